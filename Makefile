@@ -1,0 +1,115 @@
+# seqbench Makefile. `make` builds build/seqbench; `make test` installs what is missing, builds
+# and runs the Criterion tests. CUDA parts are built whenever nvcc exists (the binary still runs
+# without a GPU or driver); everything optional is announced, never required.
+#
+#   make [all]        build/seqbench (+ CUDA kernels if nvcc is found)
+#   make test         deps + build + tests (golden cases, cpu vs ref, CLI, compare, ...)
+#   make bench        GPU paper preset if a GPU is present, else the CPU preset -> results/<machine>/
+#   make plots        gnuplot figures from the results CSVs
+#   make regress      quick preset on the GPU vs results/baseline/<gpu>.csv
+#   make kernel-report  ptxas registers/spills/smem per kernel -> results/kernels/<arch>.csv
+#   make deps         install missing Debian packages (scripts/deps.sh)
+#   make asan-test    the tests under AddressSanitizer + UBSan (separate build dir)
+#   make clean
+#
+# BUILD=dir puts objects elsewhere (parallel work trees, sanitizer builds).
+
+BUILD ?= build
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+# x86-64-v3 (AVX2+FMA), not -march=native: the binary travels to the GPU host, and callgrind
+# (the CI speed gate) must see the same instructions on every machine.
+ARCH_FLAGS ?= -march=x86-64-v3 -mtune=generic
+OPT ?= -O3
+SAN ?=
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -g $(OPT) $(ARCH_FLAGS) -fopenmp $(SAN)
+BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+BLAS_LIBS := $(shell pkg-config --libs openblas 2>/dev/null)
+ifeq ($(BLAS_LIBS),)
+BLAS_LIBS := -lopenblas
+endif
+BLAS_LIBDIR := $(patsubst -L%,%,$(filter -L%,$(BLAS_LIBS)))
+HWLOC_LIBS := $(shell pkg-config --libs hwloc 2>/dev/null || echo -lhwloc)
+LIBS = $(BLAS_LIBS) $(addprefix -Wl$(comma)-rpath$(comma),$(BLAS_LIBDIR)) -lcsv $(HWLOC_LIBS) -lm -fopenmp
+comma := ,
+
+# ---- CUDA detection -----------------------------------------------------------------------
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifneq ($(NVCC),)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# Hopper: sm_90a for wgmma/setmaxnreg; sm_80 so that A100-class cards run too. With CI=true we
+# never ask a GPU; otherwise a present GPU's own arch is added.
+CUDA_GENCODE ?= -gencode=arch=compute_90a,code=sm_90a -gencode=arch=compute_80,code=sm_80
+NVCC_FLAGS = -O3 -std=c++17 $(CUDA_GENCODE) -lineinfo -Xptxas=--warn-on-spills \
+             -Xcompiler=-fPIC,-Wall -DSB_HAVE_CUDA --expt-relaxed-constexpr
+CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+CUDA_DEF = -DSB_HAVE_CUDA
+CU_SRCS := $(wildcard kernels/*.cu)
+CUDA_STUB :=
+else
+CU_SRCS :=
+CUDA_LIBS :=
+CUDA_DEF :=
+CUDA_STUB := kernels/cuda_stub.c
+endif
+
+CFLAGS = $(CFLAGS_BASE) $(BLAS_CFLAGS) $(CUDA_DEF)
+
+LIB_SRCS := $(wildcard layers/*.c) $(filter-out kernels/cuda_stub.c,$(wildcard kernels/*.c)) $(CUDA_STUB) \
+            $(filter-out bench/main.c,$(wildcard bench/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
+TEST_SRCS := $(wildcard tests/*.c)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
+
+.PHONY: all test bench plots regress kernel-report deps clean announce asan-test check-golden speed-gate
+
+all: announce $(BUILD)/seqbench
+
+announce:
+	@printf '%s\n' "$(if $(NVCC),✓ nvcc $(shell $(NVCC) --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') found: CUDA backend built ($(CUDA_GENCODE)),✗ nvcc not found: CUDA backend not built)"
+	@printf '%s\n' "$(if $(shell pkg-config --exists openblas && echo y),✓ OpenBLAS ($(BLAS_LIBS)),✗ OpenBLAS not found via pkg-config: run make deps)"
+	@printf '%s\n' "$(if $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo y),✓ GPU present,✗ no GPU: CUDA tests will be skipped)"
+
+$(BUILD)/libseqbench.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/seqbench: $(BUILD)/bench/main.o $(BUILD)/libseqbench.a
+	$(CC) $(CFLAGS) -o $@ $^ $(CUDA_LIBS) $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+
+# ---- tests ----------------------------------------------------------------------------------
+$(BUILD)/tests/run_tests: $(TEST_OBJS) $(BUILD)/libseqbench.a
+	$(CC) $(CFLAGS) -o $@ $^ -lcriterion $(CUDA_LIBS) $(LIBS)
+
+# Tests run from the repo root (they read tests/golden and tests/fixtures) and find the binary
+# through SEQBENCH_BIN. --jobs 2: a CI machine has two cores.
+test: deps all $(BUILD)/tests/run_tests
+	SEQBENCH_BIN=$(BUILD)/seqbench $(BUILD)/tests/run_tests --jobs 2 $(TEST_ARGS)
+
+asan-test:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    build-asan/seqbench build-asan/tests/run_tests
+	ASAN_OPTIONS=detect_leaks=1 SEQBENCH_BIN=build-asan/seqbench build-asan/tests/run_tests --jobs 1 $(TEST_ARGS)
+
+deps:
+	@scripts/deps.sh
+
+# Targets of later issues print what they will do until they land.
+bench plots regress kernel-report speed-gate:
+	@echo "make $@: not yet implemented"
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(DEPFILES)

@@ -1,0 +1,13 @@
+/* commands.h: the subcommands of build/seqbench. Each returns the process exit code:
+ * 0 success, 1 a check failed (mismatch, regression), 2 bad input (one clear message on stderr). */
+#ifndef SB_COMMANDS_H
+#define SB_COMMANDS_H
+
+int cmd_golden(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+
+/* Prints "seqbench: <message>" on stderr and returns 2. */
+int sb_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

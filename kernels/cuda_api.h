@@ -1,0 +1,48 @@
+/* cuda_api.h: the C entry points of the CUDA side that host code (layers/, bench/) may call.
+ * With nvcc they live in kernels/cuda_common.cu; without it kernels/cuda_stub.c answers
+ * "no device" so that the binary builds and runs on machines without CUDA. */
+#ifndef SB_CUDA_API_H
+#define SB_CUDA_API_H
+
+#include "../layers/seqbench.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int sb_cuda_compiled(void);        /* 1 if built with nvcc */
+int sb_cuda_device_count(void);    /* 0 without a driver or device; never fails */
+sb_status sb_cuda_malloc(void **p, size_t bytes);  /* SB_ENOMEM when the device is full */
+void sb_cuda_free(void *p);
+sb_status sb_cuda_memset0(void *p, size_t bytes);
+/* fp32 host <-> device array of dtype (f32, bf16, i32), converting on the way. */
+sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n);
+sb_status sb_cuda_download_f32(float *dst, const void *src, sb_dtype dt, size_t n);
+sb_status sb_cuda_sync(void);
+
+typedef struct sb_cuda_info {
+    char name[128];
+    int sms, cc_major, cc_minor;
+    int sm_clock_mhz, mem_clock_mhz, mem_bus_bits;
+    size_t l2_bytes, mem_bytes;
+    int runtime_version, driver_version;
+    double peak_bw_gbps;     /* from memory clock and bus width */
+    double peak_bf16_tflops; /* dense tensor-core bf16, from SMs and clock (Hopper: 1024 FMA/clk/SM... see .cu) */
+} sb_cuda_info;
+sb_status sb_cuda_get_info(sb_cuda_info *info);
+int sb_cuda_current_sm_clock_mhz(void); /* via NVML-less query; 0 if unknown */
+
+/* Timing on the layer stream (CUDA events); L2 flush by memset of an L2-sized buffer. */
+typedef struct sb_cuda_timer sb_cuda_timer;
+sb_status sb_cuda_timer_create(sb_cuda_timer **t);
+void sb_cuda_timer_destroy(sb_cuda_timer *t);
+sb_status sb_cuda_timer_start(sb_cuda_timer *t);
+sb_status sb_cuda_timer_stop(sb_cuda_timer *t, double *ms); /* waits for the stop event */
+sb_status sb_cuda_flush_l2(void);
+size_t sb_cuda_peak_mem_bytes(void); /* high-water mark of our allocations */
+void sb_cuda_reset_peak_mem(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

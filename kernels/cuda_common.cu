@@ -1,0 +1,249 @@
+/* cuda_common.cu: the CUDA API of cuda_api.h (device discovery, memory with a high-water mark,
+ * conversions, event timer, L2 flush, metadata) and the shared helpers of cuda_common.cuh. */
+#include "cuda_common.cuh"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+/* ---- device discovery --------------------------------------------------------------------- */
+extern "C" int sb_cuda_compiled(void) { return 1; }
+
+extern "C" int sb_cuda_device_count(void) {
+    static int count = -1; /* asked once: without a driver the runtime answers an error */
+    if (count < 0) {
+        int n = 0;
+        count = cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+        cudaGetLastError(); /* clear the sticky "no driver" error */
+    }
+    return count;
+}
+
+cudaStream_t sb_stream(void) {
+    static cudaStream_t s = nullptr;
+    if (!s) cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    return s;
+}
+
+sb_status sb_cublas(cublasHandle_t *h) {
+    static cublasHandle_t handle = nullptr;
+    if (!handle) {
+        CUBLAS_TRY(cublasCreate(&handle));
+        CUBLAS_TRY(cublasSetStream(handle, sb_stream()));
+    }
+    *h = handle;
+    return SB_OK;
+}
+
+int sb_num_sms(void) {
+    static int sms = 0;
+    if (!sms) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    return sms ? sms : 1;
+}
+
+/* ---- memory with a high-water mark -------------------------------------------------------- */
+static std::vector<std::pair<void *, size_t>> live;
+static size_t live_bytes, peak_bytes;
+
+extern "C" sb_status sb_cuda_malloc(void **p, size_t bytes) {
+    *p = nullptr;
+    cudaError_t e = cudaMalloc(p, bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return sb_fail(e == cudaErrorMemoryAllocation ? SB_ENOMEM : SB_EDEVICE, "cudaMalloc(%zu bytes): %s", bytes,
+                       cudaGetErrorString(e));
+    }
+    live.push_back({*p, bytes});
+    live_bytes += bytes;
+    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    return SB_OK;
+}
+
+extern "C" void sb_cuda_free(void *p) {
+    if (!p) return;
+    for (size_t i = 0; i < live.size(); i++)
+        if (live[i].first == p) {
+            live_bytes -= live[i].second;
+            live[i] = live.back();
+            live.pop_back();
+            break;
+        }
+    cudaFree(p);
+}
+
+extern "C" size_t sb_cuda_peak_mem_bytes(void) { return peak_bytes; }
+extern "C" void sb_cuda_reset_peak_mem(void) { peak_bytes = live_bytes; }
+
+extern "C" sb_status sb_cuda_memset0(void *p, size_t bytes) {
+    CUDA_TRY(cudaMemsetAsync(p, 0, bytes, sb_stream()));
+    return SB_OK;
+}
+
+extern "C" sb_status sb_cuda_sync(void) {
+    CUDA_TRY(cudaStreamSynchronize(sb_stream()));
+    return SB_OK;
+}
+
+/* ---- conversions ---------------------------------------------------------------------------- */
+extern "C" sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n) {
+    size_t es = sb_dtype_size(dt);
+    void *tmp = malloc(n * es + 1);
+    if (!tmp) return sb_fail(SB_ENOMEM, "out of host memory");
+    for (size_t i = 0; i < n; i++) {
+        if (dt == SB_BF16) ((bf16 *)tmp)[i] = __float2bfloat16_rn(src[i]);
+        else if (dt == SB_I32) ((int *)tmp)[i] = (int)src[i];
+        else ((float *)tmp)[i] = src[i];
+    }
+    cudaError_t e = cudaMemcpyAsync(dst, tmp, n * es, cudaMemcpyHostToDevice, sb_stream());
+    if (e == cudaSuccess) e = cudaStreamSynchronize(sb_stream());
+    free(tmp);
+    CUDA_TRY(e);
+    return SB_OK;
+}
+
+extern "C" sb_status sb_cuda_download_f32(float *dst, const void *src, sb_dtype dt, size_t n) {
+    size_t es = sb_dtype_size(dt);
+    void *tmp = malloc(n * es + 1);
+    if (!tmp) return sb_fail(SB_ENOMEM, "out of host memory");
+    cudaError_t e = cudaMemcpyAsync(tmp, src, n * es, cudaMemcpyDeviceToHost, sb_stream());
+    if (e == cudaSuccess) e = cudaStreamSynchronize(sb_stream());
+    if (e == cudaSuccess)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = dt == SB_BF16 ? __bfloat162float(((bf16 *)tmp)[i]) : dt == SB_I32 ? (float)((int *)tmp)[i] : ((float *)tmp)[i];
+    free(tmp);
+    CUDA_TRY(e);
+    return SB_OK;
+}
+
+sb_status sb_upload_param_bf16(const float *host, size_t n, bf16 **dev) {
+    SB_TRY(sb_cuda_malloc((void **)dev, n * sizeof(bf16)));
+    return sb_cuda_upload_f32(*dev, SB_BF16, host, n);
+}
+
+sb_status sb_upload_param_f32(const float *host, size_t n, float **dev) {
+    SB_TRY(sb_cuda_malloc((void **)dev, n * sizeof(float)));
+    return sb_cuda_upload_f32(*dev, SB_F32, host, n);
+}
+
+/* ---- GEMM ----------------------------------------------------------------------------------- */
+/* Row-major y = x W^T is column-major y^T = W x^T: W (col-major [K,N], ld ldw) transposed. */
+sb_status sb_gemm_linear(const bf16 *x, int ldx, const bf16 *W, int ldw, void *y, cudaDataType_t ydt, int ldy,
+                         int M, int K, int N, float alpha, float beta) {
+    cublasHandle_t h;
+    SB_TRY(sb_cublas(&h));
+    CUBLAS_TRY(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16BF, ldw, x, CUDA_R_16BF, ldx,
+                            &beta, y, ydt, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return SB_OK;
+}
+
+sb_status sb_gemm_linear_batched(const bf16 *x, int ldx, long long sx, const bf16 *W, int ldw, long long sw,
+                                 void *y, cudaDataType_t ydt, int ldy, long long sy,
+                                 int M, int K, int N, int batch, float alpha, float beta) {
+    cublasHandle_t h;
+    SB_TRY(sb_cublas(&h));
+    CUBLAS_TRY(cublasGemmStridedBatchedEx(h, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16BF, ldw, sw, x,
+                                          CUDA_R_16BF, ldx, sx, &beta, y, ydt, ldy, sy, batch, CUBLAS_COMPUTE_32F,
+                                          CUBLAS_GEMM_DEFAULT));
+    return SB_OK;
+}
+
+/* ---- timer and L2 flush --------------------------------------------------------------------- */
+struct sb_cuda_timer {
+    cudaEvent_t start, stop;
+};
+
+extern "C" sb_status sb_cuda_timer_create(sb_cuda_timer **t) {
+    *t = (sb_cuda_timer *)calloc(1, sizeof(sb_cuda_timer));
+    if (!*t) return sb_fail(SB_ENOMEM, "out of host memory");
+    CUDA_TRY(cudaEventCreate(&(*t)->start));
+    CUDA_TRY(cudaEventCreate(&(*t)->stop));
+    return SB_OK;
+}
+
+extern "C" void sb_cuda_timer_destroy(sb_cuda_timer *t) {
+    if (!t) return;
+    cudaEventDestroy(t->start);
+    cudaEventDestroy(t->stop);
+    free(t);
+}
+
+extern "C" sb_status sb_cuda_timer_start(sb_cuda_timer *t) {
+    CUDA_TRY(cudaEventRecord(t->start, sb_stream()));
+    return SB_OK;
+}
+
+extern "C" sb_status sb_cuda_timer_stop(sb_cuda_timer *t, double *ms) {
+    float f = 0;
+    CUDA_TRY(cudaEventRecord(t->stop, sb_stream()));
+    CUDA_TRY(cudaEventSynchronize(t->stop));
+    CUDA_TRY(cudaEventElapsedTime(&f, t->start, t->stop));
+    *ms = f;
+    return SB_OK;
+}
+
+/* Writes a buffer twice the L2 size so that no input of the next sample is still cached. */
+extern "C" sb_status sb_cuda_flush_l2(void) {
+    static void *buf = nullptr;
+    static size_t bytes = 0;
+    if (!buf) {
+        int l2 = 0;
+        CUDA_TRY(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+        bytes = 2 * (size_t)(l2 ? l2 : 64 << 20);
+        CUDA_TRY(cudaMalloc(&buf, bytes)); /* not counted in the layer's peak memory */
+    }
+    CUDA_TRY(cudaMemsetAsync(buf, 0, bytes, sb_stream()));
+    return SB_OK;
+}
+
+/* ---- metadata --------------------------------------------------------------------------------- */
+/* NVML is loaded at run time (no link dependency, no header in the toolkit): the current SM clock. */
+typedef int (*nvml_init_fn)(void);
+typedef int (*nvml_handle_fn)(unsigned, void **);
+typedef int (*nvml_clock_fn)(void *, int, unsigned *);
+
+extern "C" int sb_cuda_current_sm_clock_mhz(void) {
+    static void *lib = nullptr, *dev = nullptr;
+    static nvml_clock_fn get_clock = nullptr;
+    if (!lib) {
+        lib = dlopen("libnvidia-ml.so.1", RTLD_LAZY);
+        if (!lib) return 0;
+        nvml_init_fn init = (nvml_init_fn)dlsym(lib, "nvmlInit_v2");
+        nvml_handle_fn handle = (nvml_handle_fn)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+        get_clock = (nvml_clock_fn)dlsym(lib, "nvmlDeviceGetClockInfo");
+        if (!init || !handle || !get_clock || init() != 0 || handle(0, &dev) != 0) get_clock = nullptr;
+    }
+    unsigned mhz = 0;
+    const int NVML_CLOCK_SM = 1;
+    if (!get_clock || get_clock(dev, NVML_CLOCK_SM, &mhz) != 0) return 0;
+    return (int)mhz;
+}
+
+/* Dense bf16 tensor-core FLOP per clock per SM: 4096 on Hopper (989 TFLOP/s on an H100 SXM at
+ * 1830 MHz, 132 SMs), 2048 on Ampere (A100: 312 TFLOP/s), 1024 otherwise as a rough lead. */
+static double bf16_flop_per_clk_sm(int major) { return major >= 9 ? 4096 : major == 8 ? 2048 : 1024; }
+
+extern "C" sb_status sb_cuda_get_info(sb_cuda_info *ci) {
+    memset(ci, 0, sizeof *ci);
+    if (sb_cuda_device_count() == 0) return sb_fail(SB_ENOTSUP, "no CUDA device or driver");
+    cudaDeviceProp p;
+    CUDA_TRY(cudaGetDeviceProperties(&p, 0));
+    snprintf(ci->name, sizeof ci->name, "%s", p.name);
+    ci->sms = p.multiProcessorCount;
+    ci->cc_major = p.major;
+    ci->cc_minor = p.minor;
+    int khz = 0, mem_khz = 0;
+    cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0);
+    cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, 0);
+    ci->sm_clock_mhz = khz / 1000;
+    ci->mem_clock_mhz = mem_khz / 1000;
+    ci->mem_bus_bits = p.memoryBusWidth;
+    ci->l2_bytes = (size_t)p.l2CacheSize;
+    ci->mem_bytes = p.totalGlobalMem;
+    cudaRuntimeGetVersion(&ci->runtime_version);
+    cudaDriverGetVersion(&ci->driver_version);
+    ci->peak_bw_gbps = 2.0 * mem_khz * 1e3 * (p.memoryBusWidth / 8.0) / 1e9; /* double data rate */
+    ci->peak_bf16_tflops = ci->sms * (khz * 1e3) * bf16_flop_per_clk_sm(p.major) / 1e12;
+    return SB_OK;
+}

@@ -1,0 +1,27 @@
+/* npy.h: NumPy .npy v1.0 reader/writer for float32, C-order, little-endian arrays (SPEC §11).
+ * Errors (wrong magic, dtype, order, shape, truncated data) come back as SB_EIO/SB_EINVAL with a
+ * message naming the file. */
+#ifndef SB_NPY_H
+#define SB_NPY_H
+
+#include "seqbench.h"
+
+#define SB_NPY_MAX_DIM 8
+
+typedef struct sb_npy {
+    int ndim;
+    int64_t shape[SB_NPY_MAX_DIM];
+    size_t n;
+    float *data;
+} sb_npy;
+
+sb_status sb_npy_read(const char *path, sb_npy *out);
+/* Writes atomically (temp file + rename): no partial file is ever left at path. */
+sb_status sb_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
+void sb_npy_free(sb_npy *a);
+/* 1 if a has exactly this shape. */
+int sb_npy_has_shape(const sb_npy *a, int ndim, const int *shape);
+/* Fill every declared parameter from DIR/<name>.npy, checking shapes. */
+sb_status sb_params_load_dir(sb_params *ps, const char *dir);
+
+#endif

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages seqbench needs, only those missing.
+# As root with apt: installs them. Otherwise: prints the exact install line and exits 2.
+# CUDA (nvcc, cuBLAS) is optional and never installed here: the Makefile uses it when present.
+set -euo pipefail
+
+# package -> a file whose presence proves it is installed (cheaper and surer than dpkg -s on every run)
+declare -A PROBE=(
+  [pkg-config]=/usr/bin/pkg-config
+  [libcsv-dev]=/usr/include/csv.h
+  [libhwloc-dev]=/usr/include/hwloc.h
+  [hwloc]=/usr/bin/lstopo-no-graphics
+  [gnuplot-nox]=/usr/bin/gnuplot
+  [libcriterion-dev]=/usr/include/criterion/criterion.h
+  [libopenblas-openmp-dev]=/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp/cblas.h
+  [valgrind]=/usr/bin/valgrind
+)
+
+missing=()
+for pkg in "${!PROBE[@]}"; do
+  if [ ! -e "${PROBE[$pkg]}" ] && ! dpkg -s "$pkg" >/dev/null 2>&1; then missing+=("$pkg"); fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all present"
+  exit 0
+fi
+IFS=$'\n' missing=($(sort <<<"${missing[*]}")); unset IFS
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null || { echo "deps: apt-get update failed" >&2; exit 2; }
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { echo "deps: install failed: $line" >&2; exit 2; }
+  echo "deps: done"
+else
+  echo "deps: missing ${missing[*]}; run as root:" >&2
+  echo "  sudo $line" >&2
+  exit 2
+fi

@@ -1,0 +1,58 @@
+/* test_golden.c: every golden case of tests/golden/ on every backend that is available here
+ * (SPEC §11). A table: case x backend. A backend without an impl for the layer is skipped. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "../bench/golden.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    char dir[96];
+    sb_backend backend;
+} golden_param;
+
+#define MAX_CASES 64
+
+ParameterizedTestParameters(golden, matches_reference) {
+    static golden_param params[MAX_CASES * SB_NBACKENDS];
+    static int n = 0;
+    if (n == 0) {
+        DIR *d = opendir("tests/golden");
+        struct dirent *e;
+        while (d && (e = readdir(d)) && n < MAX_CASES * SB_NBACKENDS - SB_NBACKENDS)
+            if (e->d_name[0] != '.' && strchr(e->d_name, '_'))
+                for (int b = 0; b < SB_NBACKENDS; b++) {
+                    snprintf(params[n].dir, sizeof params[n].dir, "tests/golden/%s", e->d_name);
+                    params[n++].backend = (sb_backend)b;
+                }
+        if (d) closedir(d);
+    }
+    return cr_make_param_array(golden_param, params, n);
+}
+
+ParameterizedTest(golden_param *p, golden, matches_reference) {
+    if (!sb_backend_available(p->backend)) cr_skip_test("%s: backend %s not available here", p->dir, sb_backend_name(p->backend));
+    sb_golden_result r;
+    sb_status st = sb_golden_run(p->dir, p->backend, NULL, &r);
+    if (st == SB_EINVAL && strstr(sb_last_error(), "has no impl"))
+        cr_skip_test("%s: %s", p->dir, sb_last_error());
+    cr_assert_eq(st, SB_OK, "%s on %s: %s", p->dir, sb_backend_name(p->backend), sb_last_error());
+    cr_expect(r.max_abs <= r.tol, "%s on %s: y max_abs %.3e > tol %.3e", p->dir, sb_backend_name(p->backend), r.max_abs, r.tol);
+    if (r.decode_steps)
+        cr_expect(r.dec_max_abs <= r.dec_tol, "%s on %s: y_decode max_abs %.3e > tol %.3e", p->dir,
+                  sb_backend_name(p->backend), r.dec_max_abs, r.dec_tol);
+}
+
+Test(golden, every_case_folder_is_found) {
+    DIR *d = opendir("tests/golden");
+    cr_assert_not_null(d, "tests/golden missing: run the tests from the repository root");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.' && strchr(e->d_name, '_') != NULL;
+    closedir(d);
+    cr_expect_geq(n, 18, "expected the 18 golden cases, found %d", n);
+}

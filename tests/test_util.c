@@ -1,0 +1,68 @@
+/* test_util.c: see test_util.h. */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tu_max_err(const float *a, const float *b, size_t n, double *max_abs, double *max_ref) {
+    *max_abs = 0;
+    *max_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= *max_abs)) *max_abs = e;
+        if (fabs(b[i]) > *max_ref) *max_ref = fabs(b[i]);
+    }
+}
+
+sb_config tu_config(const char *layer, const char *preset) {
+    sb_config c;
+    sb_config_preset(layer, preset, &c);
+    return c;
+}
+
+sb_status tu_run(const sb_layer_opts *o, int B, int T, int steps, uint64_t seed, float **y, float **yd,
+                 size_t *ny, size_t *nyd) {
+    *y = *yd = NULL;
+    sb_layer *L;
+    sb_status st = sb_layer_create(o, &L);
+    if (st) return st;
+    const int in = sb_layer_in_dim(L), out = sb_layer_out_dim(L);
+    const size_t rows_p = sb_layer_out_rows(L, SB_PREFILL, B, T);
+    *ny = rows_p * out;
+    *nyd = (size_t)steps * B * out;
+    float *x = malloc((size_t)B * (T + steps) * in * sizeof(float)), *xs = malloc((size_t)B * in * sizeof(float));
+    *y = malloc(*ny * sizeof(float));
+    *yd = steps ? malloc(*nyd * sizeof(float)) : NULL;
+    sb_buf bx = {0}, by = {0};
+    if (!x || !xs || !*y || (steps && !*yd)) { st = sb_fail(SB_ENOMEM, "out of memory"); goto done; }
+    sb_rng rng;
+    sb_rng_seed(&rng, seed);
+    /* one input of T+steps tokens: the first T go to prefill, the rest one by one */
+    sb_layer_make_input(L, x, B, T + steps, &rng);
+    float *xp = malloc((size_t)B * T * in * sizeof(float));
+    if (!xp) { st = sb_fail(SB_ENOMEM, "out of memory"); goto done; }
+    for (int b = 0; b < B; b++)
+        memcpy(xp + (size_t)b * T * in, x + (size_t)b * (T + steps) * in, (size_t)T * in * sizeof(float));
+    st = sb_buf_alloc(&bx, o->backend, sb_layer_in_dtype(L), (size_t)B * T * in);
+    if (!st) st = sb_buf_alloc(&by, o->backend, sb_backend_act_dtype(o->backend), *ny > (size_t)B * out ? *ny : (size_t)B * out);
+    if (!st) st = sb_buf_upload(&bx, xp, (size_t)B * T * in);
+    free(xp);
+    if (!st) st = sb_layer_prefill(L, bx.p, by.p, B, T);
+    if (!st) st = sb_buf_download(&by, *y, *ny);
+    for (int s = 0; !st && s < steps; s++) {
+        for (int b = 0; b < B; b++)
+            memcpy(xs + (size_t)b * in, x + ((size_t)b * (T + steps) + T + s) * in, (size_t)in * sizeof(float));
+        st = sb_buf_upload(&bx, xs, (size_t)B * in);
+        if (!st) st = sb_layer_decode(L, bx.p, by.p, B);
+        if (!st) st = sb_buf_download(&by, *yd + (size_t)s * B * out, (size_t)B * out);
+    }
+done:
+    sb_buf_free(&bx);
+    sb_buf_free(&by);
+    free(x);
+    free(xs);
+    sb_layer_destroy(L);
+    if (st) { free(*y); free(*yd); *y = *yd = NULL; }
+    return st;
+}
