@@ -15,6 +15,15 @@ void tu_max_err(const float *a, const float *b, size_t n, double *max_abs, doubl
     }
 }
 
+sb_status tu_poison(sb_buf *b) {
+    float *nan = malloc(b->n * sizeof(float));
+    if (!nan) return sb_fail(SB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < b->n; i++) nan[i] = NAN;
+    sb_status st = sb_buf_upload(b, nan, b->n);
+    free(nan);
+    return st;
+}
+
 sb_config tu_config(const char *layer, const char *preset) {
     sb_config c;
     sb_config_preset(layer, preset, &c);
@@ -48,12 +57,14 @@ sb_status tu_run(const sb_layer_opts *o, int B, int T, int steps, uint64_t seed,
     if (!st) st = sb_buf_alloc(&by, o->backend, sb_backend_act_dtype(o->backend), *ny > (size_t)B * out ? *ny : (size_t)B * out);
     if (!st) st = sb_buf_upload(&bx, xp, (size_t)B * T * in);
     free(xp);
+    if (!st) st = tu_poison(&by);
     if (!st) st = sb_layer_prefill(L, bx.p, by.p, B, T);
     if (!st) st = sb_buf_download(&by, *y, *ny);
     for (int s = 0; !st && s < steps; s++) {
         for (int b = 0; b < B; b++)
             memcpy(xs + (size_t)b * in, x + ((size_t)b * (T + steps) + T + s) * in, (size_t)in * sizeof(float));
         st = sb_buf_upload(&bx, xs, (size_t)B * in);
+        if (!st) st = tu_poison(&by);
         if (!st) st = sb_layer_decode(L, bx.p, by.p, B);
         if (!st) st = sb_buf_download(&by, *yd + (size_t)s * B * out, (size_t)B * out);
     }

@@ -10,11 +10,15 @@
 void tu_max_err(const float *a, const float *b, size_t n, double *max_abs, double *max_ref);
 
 /* Runs a layer: prefill of T tokens then `steps` decode steps, on inputs drawn from `seed`
- * (the same inputs for every backend/impl). Returns malloc'ed host outputs:
+ * (the same inputs for every backend/impl). Output buffers are
+ * poisoned with NaN before every call. Returns malloc'ed host outputs:
  * *y = [B*T*out_dim] (model level: [B*vocab]), *yd = [steps][B*out_dim] (NULL if steps == 0).
  * Returns the status; on failure the message is in sb_last_error(). */
 sb_status tu_run(const sb_layer_opts *o, int B, int T, int steps, uint64_t seed, float **y, float **yd,
                  size_t *ny, size_t *nyd);
+
+/* Fill a buffer with NaN so that an element the layer does not write fails the comparison. */
+sb_status tu_poison(sb_buf *b);
 
 /* A config for tests: the tiny preset of a layer, with the given TTT options. */
 sb_config tu_config(const char *layer, const char *preset);
