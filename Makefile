@@ -64,7 +64,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
-.PHONY: all test bench plots regress kernel-report deps clean announce asan-test check-golden speed-gate
+.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test speed-gate
 
 all: announce $(BUILD)/seqbench
 
@@ -106,8 +106,15 @@ deps:
 	@scripts/deps.sh
 
 # Targets of later issues print what they will do until they land.
-bench plots regress kernel-report speed-gate:
+bench plots regress speed-gate:
 	@echo "make $@: not yet implemented"
+
+# ptxas registers/spills/smem of every kernel -> results/kernels/<arch>.csv (commit it);
+# kernel-gate compares a fresh report with the committed one (CI).
+kernel-report:
+	@scripts/kernel_report.sh sm_90a
+kernel-gate:
+	@scripts/kernel_gate.sh sm_90a
 
 clean:
 	rm -rf $(BUILD) build-asan
