@@ -190,6 +190,7 @@ static const sb_impl ref_naive = {
 
 static const sb_impl *const impls[] = {
     &ref_naive,
+    &sb_attention_cpu_flash,
     /* fast impls (kernels/attention_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
     NULL,
 };

@@ -221,6 +221,7 @@ static const sb_impl ref_sequential = {
 
 static const sb_impl *const impls[] = {
     &ref_sequential,
+    &sb_mamba_cpu_chunked,
     /* fast impls (kernels/mamba_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
     NULL,
 };

@@ -5,6 +5,7 @@
 #include "seqbench.h"
 
 extern const sb_layer_desc sb_mamba;
+extern const sb_impl sb_mamba_cpu_chunked; /* kernels/mamba_cpu.c */
 
 /* Widths derived from the config: E = expand*D, N, R, K (conv width). */
 static inline int mamba_E(const sb_config *c) { return c->expand * c->d_model; }
