@@ -2,14 +2,16 @@
  * [B, H, ctx, d]: memory-bound, the whole cache of each (b, h) is read once.
  *
  * version 1: one block per (b, h) reads all keys (the split kernel with one split), then the
- *            merge. Fills the GPU only when B*H is large (B 512). Measured speed: not yet
- *            measured on a GPU.
+ *            merge. Measured (H100 80GB HBM3, dev/attention_bench.cu, H 32, d 64; a device-to-
+ *            device copy moves 3024 GB/s read + write): B 16 T 32k 3060 GB/s (1.40 ms),
+ *            B 16 T 4k 2462 GB/s (81% of copy), B 512 T 4k/8k 3104/3109 GB/s.
  * version 2: split-KV (flash-decoding): blocks (b, h, split) each stream a chunk of keys with
  *            16-byte loads (d/8 lanes per key, 4 keys per lane in flight for K and V), keep a
  *            partial max, sum and output in fp32 (base-2 online softmax); a second small kernel
  *            merges the splits with log-sum-exp weights. The split count (attn_decode_make_plan)
  *            makes B*H*splits ~ 16 blocks per SM. Target: >= 70% of copy bandwidth at T 32k.
- *            Measured speed: not yet measured on a GPU.
+ *            Measured (same machine): B 16 T 32k 3033 GB/s (1.42 ms, 100% of copy, 5 splits),
+ *            B 16 T 4k 2882 GB/s (95%), B 512 T 4k/8k 3103/3109 GB/s (1 split).
  *
  * Workspace per partial (b, h, split): o[d], m, l (fp32), in three arrays.
  */
