@@ -192,6 +192,10 @@ static const sb_impl *const impls[] = {
     &ref_naive,
     &sb_attention_cpu_flash,
     /* fast impls (kernels/attention_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
+#ifdef SB_HAVE_CUDA
+    &attention_cuda_flash,
+    &attention_cuda_naive,
+#endif
     NULL,
 };
 
