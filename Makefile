@@ -64,7 +64,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
-.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test speed-gate
+.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test speed-gate speed-gate-update
 
 all: announce $(BUILD)/seqbench
 
@@ -106,7 +106,7 @@ deps:
 	@scripts/deps.sh
 
 # Targets of later issues print what they will do until they land.
-bench plots regress speed-gate:
+bench plots regress:
 	@echo "make $@: not yet implemented"
 
 # ptxas registers/spills/smem of every kernel -> results/kernels/<arch>.csv (commit it);
@@ -115,6 +115,14 @@ kernel-report:
 	@scripts/kernel_report.sh sm_90a
 kernel-gate:
 	@scripts/kernel_gate.sh sm_90a
+
+# CPU kernel-speed gate: callgrind instruction counts vs results/speed-gate/<arch>.csv (CI).
+$(BUILD)/speedgate: bench/speedgate/sg_main.c $(BUILD)/libseqbench.a
+	$(CC) $(CFLAGS) -o $@ $^ $(CUDA_LIBS) $(LIBS)
+speed-gate:
+	@BUILD=$(BUILD) scripts/speed_gate.sh
+speed-gate-update:
+	@BUILD=$(BUILD) scripts/speed_gate.sh --update
 
 clean:
 	rm -rf $(BUILD) build-asan
