@@ -74,6 +74,10 @@ typedef struct ttt_variant {
 extern const ttt_variant ttt_linear_variant;
 extern const ttt_variant ttt_mlp_variant;
 
+/* Fast CPU impls (kernels/ttt_cpu.c), listed in the layers' impl tables. */
+extern const sb_impl sb_ttt_linear_cpu_dual, sb_ttt_linear_cpu_primal;
+extern const sb_impl sb_ttt_mlp_cpu_dual, sb_ttt_mlp_cpu_primal;
+
 /* Inner hidden width: d (Linear), 4d (MLP). */
 static inline int ttt_hidden(const ttt_variant *v, int d) { return v->mlp ? 4 * d : d; }
 

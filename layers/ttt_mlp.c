@@ -214,6 +214,8 @@ static const sb_impl ref_primal = {
 static const sb_impl *const impls[] = {
     &ref_dual,
     &ref_primal,
+    &sb_ttt_mlp_cpu_dual,
+    &sb_ttt_mlp_cpu_primal,
     /* fast impls (kernels/ttt_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
     NULL,
 };
