@@ -44,7 +44,7 @@ def install():
         subprocess.check_call([sys.executable, "-m", "venv", VENV])
     pip = os.path.join(VENV, "bin", "pip")
     subprocess.check_call([pip, "install", "--upgrade", "pip"])
-    subprocess.check_call([pip, "install", "torch"])
+    subprocess.check_call([pip, "install", "torch", "numpy"])  # numpy: torch warns without it
     print(f"torch installed in {VENV}; run the script again without --install", file=sys.stderr)
 
 
@@ -55,7 +55,8 @@ def import_torch():
         return torch
     except ImportError:
         vpy = os.path.join(VENV, "bin", "python")
-        if os.path.exists(vpy) and os.path.realpath(sys.executable) != os.path.realpath(vpy):
+        # a venv's python is a symlink to the system one: tell them apart by sys.prefix
+        if os.path.exists(vpy) and os.path.realpath(sys.prefix) != os.path.realpath(VENV):
             os.execv(vpy, [vpy] + sys.argv)
         sys.exit("torch_cpu_sdpa.py: torch is not installed; run it once with --install")
 
