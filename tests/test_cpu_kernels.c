@@ -90,3 +90,14 @@ Test(cpu_kernels, fill_state_then_decode) {
         sb_layer_destroy(L);
     }
 }
+
+/* A KV cache larger than the machine is refused at setup with SB_ENOMEM (a bench point "oom"),
+ * not left to the kernel's overcommit: 2 x 512 x 2^20 x 64 floats = 512 GiB. */
+Test(cpu_kernels, kv_cache_that_cannot_fit_is_enomem) {
+    sb_config cfg = tu_config("attention", "tiny");
+    sb_layer_opts o = {.layer = "attention", .backend = SB_CPU, .level = SB_LAYER, .cfg = &cfg, .seed = 1,
+                       .max_batch = 512, .max_ctx = 1 << 20};
+    sb_layer *L = NULL;
+    cr_expect_eq(sb_layer_create(&o, &L), SB_ENOMEM, "%s", sb_last_error());
+    cr_expect_null(L);
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""torch_cpu_sdpa.py: the CPU peer of our attention prefill (SPEC §12): PyTorch's
+torch.nn.functional.scaled_dot_product_attention(is_causal=True) in fp32 on the CPU, on the shapes
+of the `cpu` preset (125m: B 1, H 12, d 64, T 1k..8k) and the same thread count, timed under our
+protocol (SPEC §7: >= 3 warm-up calls, >= 10 samples, stop at noise < 0.5% or 2 s, cap 15 s,
+median) and printed as CSV rows in our schema (SPEC §8) with backend "torch-cpu", level "op".
+
+Usage:
+  python3 bench/peers/torch_cpu_sdpa.py --install      # venv under build/peers-venv + torch from PyPI
+  python3 bench/peers/torch_cpu_sdpa.py [--ctx 1024,2048,4096,8192] [--batch 1] [--threads N] [--out FILE]
+
+Not run by the tests. The q, k, v inputs are [B, H, T, d] (RoPE is not part of the op level).
+Counts are ours (layers/attention.c): flops = 4*B*H*T^2*d/2 (causal halved, multiply-add = 2),
+bytes = q, k, v read + o written + k, v written (6*B*T*D*4), state = the KV cache 2*B*T*D*4.
+"""
+import argparse
+import csv
+import datetime
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+VENV = os.path.join(REPO, "build", "peers-venv")
+
+COLUMNS = [
+    "run_id", "utc", "git_sha", "host", "cpu_model", "threads", "gpu", "gpu_sms", "gpu_clock_mhz", "cuda",
+    "driver", "backend", "layer", "impl", "level", "mode", "dtype", "config", "batch", "ctx", "d_model",
+    "heads", "head_dim", "d_state", "mini_batch", "n_layers", "samples", "median_ms", "min_ms", "max_ms",
+    "noise", "tokens", "us_per_token", "flops", "tflops", "bytes", "gbps", "pct_peak_flops", "pct_peak_bw",
+    "state_bytes", "peak_mem_bytes", "status", "note",
+]
+
+
+def install():
+    """Creates the venv and installs torch from PyPI into it (the only registry we use)."""
+    if not os.path.exists(os.path.join(VENV, "bin", "python")):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    pip = os.path.join(VENV, "bin", "pip")
+    subprocess.check_call([pip, "install", "--upgrade", "pip"])
+    subprocess.check_call([pip, "install", "torch", "numpy"])  # numpy: torch warns without it
+    print(f"torch installed in {VENV}; run the script again without --install", file=sys.stderr)
+
+
+def import_torch():
+    """torch from this interpreter, else from our venv (re-executing the script with its python)."""
+    try:
+        import torch  # noqa: F401
+        return torch
+    except ImportError:
+        vpy = os.path.join(VENV, "bin", "python")
+        # a venv's python is a symlink to the system one: tell them apart by sys.prefix
+        if os.path.exists(vpy) and os.path.realpath(sys.prefix) != os.path.realpath(VENV):
+            os.execv(vpy, [vpy] + sys.argv)
+        sys.exit("torch_cpu_sdpa.py: torch is not installed; run it once with --install")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def git_sha():
+    try:
+        return subprocess.check_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], text=True,
+                                       stderr=subprocess.DEVNULL).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def time_call(fn, max_s=2.0, cap_s=15.0, min_samples=10, warmup=3, noise_target=0.005):
+    """SPEC §7 sample rule: warm-up, then samples until the noise is low or time is up."""
+    for _ in range(warmup):
+        fn()
+    samples, start = [], time.monotonic()
+    while True:
+        t0 = time.monotonic_ns()
+        fn()
+        samples.append((time.monotonic_ns() - t0) / 1e6)
+        elapsed = time.monotonic() - start
+        if len(samples) >= min_samples:
+            noise = statistics.stdev(samples) / statistics.mean(samples)
+            if noise < noise_target or elapsed > max_s:
+                break
+        if elapsed > cap_s:
+            break
+    noise = statistics.stdev(samples) / statistics.mean(samples) if len(samples) > 1 else 0.0
+    return samples, noise
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--install", action="store_true", help="create build/peers-venv and pip install torch")
+    ap.add_argument("--ctx", default="1024,2048,4096,8192", help="comma-separated context lengths")
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--heads", type=int, default=12)
+    ap.add_argument("--head-dim", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=0, help="0: OMP_NUM_THREADS, else all CPUs (as our cpu backend)")
+    ap.add_argument("--out", help="append rows to this CSV (header written if new); default stdout")
+    a = ap.parse_args()
+    if a.install:
+        install()
+        return
+    torch = import_torch()
+    threads = a.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or os.cpu_count())
+    torch.set_num_threads(threads)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    new_file = a.out is None or not os.path.exists(a.out) or os.path.getsize(a.out) == 0
+    out = open(a.out, "a", newline="") if a.out else sys.stdout
+    w = csv.DictWriter(out, fieldnames=COLUMNS)
+    if new_file:
+        w.writeheader()
+    common = {
+        "run_id": uuid.uuid4().hex[:12], "git_sha": git_sha(), "host": socket.gethostname(),
+        "cpu_model": cpu_model(), "threads": threads, "backend": "torch-cpu", "layer": "attention",
+        "impl": f"sdpa-torch{torch.__version__}", "level": "op", "mode": "prefill", "dtype": "fp32",
+        "config": "125m", "batch": a.batch, "heads": a.heads, "head_dim": a.head_dim,
+        "d_model": a.heads * a.head_dim,
+        "note": "torch.nn.functional.scaled_dot_product_attention is_causal=True, fp32, [B,H,T,d] inputs; "
+                "flops 4*B*H*T^2*d/2 (causal halved; multiply-add = 2)",
+    }
+    B, H, d, D = a.batch, a.heads, a.head_dim, a.heads * a.head_dim
+    for T in (int(t) for t in a.ctx.split(",")):
+        row = dict(common, utc=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), ctx=T)
+        g = torch.Generator().manual_seed(T)
+        q, k, v = (torch.randn(B, H, T, d, generator=g, dtype=torch.float32) for _ in range(3))
+        with torch.inference_mode():
+            o = sdpa(q, k, v, is_causal=True)
+            ok = bool(torch.isfinite(o).all())
+            samples, noise = time_call(lambda: sdpa(q, k, v, is_causal=True))
+        med = statistics.median(samples)
+        flops = 4.0 * B * H * T * T * d / 2
+        nbytes = 6.0 * B * T * D * 4
+        row.update(samples=len(samples), median_ms=f"{med:.4f}", min_ms=f"{min(samples):.4f}",
+                   max_ms=f"{max(samples):.4f}", noise=f"{noise:.4f}", tokens=B * T,
+                   us_per_token=f"{med * 1e3 / (B * T):.4f}", flops=f"{flops:.6g}",
+                   tflops=f"{flops / (med * 1e-3) / 1e12:.6g}", bytes=f"{nbytes:.6g}",
+                   gbps=f"{nbytes / (med * 1e-3) / 1e9:.6g}", state_bytes=f"{2.0 * B * T * D * 4:.6g}",
+                   status="ok" if ok else "nan")
+        w.writerow(row)
+        out.flush()
+    if a.out:
+        out.close()
+
+
+if __name__ == "__main__":
+    main()
