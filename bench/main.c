@@ -17,7 +17,7 @@ static const struct {
     {"summary", cmd_summary, "summary CSV                                      per-token latency table of a results CSV"},
     {"plotdata", cmd_plotdata, "plotdata CSV DIR                                 series .dat files for plots/*.gp, crossover"},
     {"golden", cmd_golden, "golden DIR [--backend ref|cpu|cuda] [--impl NAME]   run golden case(s), exit 1 beyond tolerance"},
-    {"info", cmd_info, "info [--slug]                                    host and GPU metadata (--slug: the results folder name)"},
+    {"info", cmd_info, "info [--slug | --has-gpu]                        host and GPU metadata (--slug: results folder name; --has-gpu: exit 0 iff a GPU)"},
     {"list", cmd_list, "list                                             layers, impls and backends"},
 };
 

@@ -167,12 +167,13 @@ int sb_pin_threads(sb_backend be) {
     return threads;
 }
 
-/* ---- seqbench info [--slug] -------------------------------------------------------------- */
+/* ---- seqbench info [--slug | --has-gpu] ---------------------------------------------------- */
 int cmd_info(int argc, char **argv) {
     int slug_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--slug")) slug_only = 1;
-        else return sb_usage_error("info: unknown option '%s' (info [--slug])", argv[i]);
+        else if (!strcmp(argv[i], "--has-gpu")) return sb_backend_available(SB_CUDA) ? 0 : 1; /* for scripts */
+        else return sb_usage_error("info: unknown option '%s' (info [--slug | --has-gpu])", argv[i]);
     }
     sb_meta m;
     sb_meta_collect(&m);

@@ -71,21 +71,45 @@ static void sset_free(sset *ss) {
     memset(ss, 0, sizeof *ss);
 }
 
-/* Writes every series as DIR/<prefix>__<n>.dat; returns how many. */
-static int write_sset(sset *ss, const char *dir, const char *prefix) {
+typedef struct {
+    const sb_records *rs;
+    const char *dir;
+    FILE *vars;
+} out_ctx;
+
+static void var(out_ctx *o, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void var(out_ctx *o, const char *name, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    for (char *c = buf; *c; c++) if (*c == '"' || *c == '\\') *c = '\''; /* a safe gnuplot string */
+    fprintf(o->vars, "%s = \"%s\"\n", name, buf);
+}
+
+/* Writes every series as DIR/<prefix>__<n>.dat and the value range as <prefix>_ymin/_ymax in
+ * vars.gp (a panel with a single value needs an explicit y range). Returns how many files. */
+static int write_sset(out_ctx *o, sset *ss, const char *prefix) {
     int files = 0;
+    double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < ss->n; i++) {
         series *s = &ss->s[i];
         qsort(s->p, (size_t)s->n, sizeof *s->p, cmp_pt);
         char path[4300];
-        snprintf(path, sizeof path, "%s/%s__%02d.dat", dir, prefix, i);
+        snprintf(path, sizeof path, "%s/%s__%02d.dat", o->dir, prefix, i);
         FILE *f = fopen(path, "w");
         if (!f) continue;
         fprintf(f, "ctx %s\n", s->title);
-        for (int j = 0; j < s->n; j++) fprintf(f, "%d %.6g\n", s->p[j].ctx, s->p[j].v);
+        for (int j = 0; j < s->n; j++) {
+            fprintf(f, "%d %.6g\n", s->p[j].ctx, s->p[j].v);
+            lo = fmin(lo, s->p[j].v);
+            hi = fmax(hi, s->p[j].v);
+        }
         fclose(f);
         files++;
     }
+    if (files) fprintf(o->vars, "%s_ymin = %.6g\n%s_ymax = %.6g\n", prefix, lo, prefix, hi);
     sset_free(ss);
     return files;
 }
@@ -117,23 +141,6 @@ static int level_has(const sb_records *rs, const char *level) {
     return 0;
 }
 
-typedef struct {
-    const sb_records *rs;
-    const char *dir;
-    FILE *vars;
-} out_ctx;
-
-static void var(out_ctx *o, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void var(out_ctx *o, const char *name, const char *fmt, ...) {
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    for (char *c = buf; *c; c++) if (*c == '"' || *c == '\\') *c = '\''; /* a safe gnuplot string */
-    fprintf(o->vars, "%s = \"%s\"\n", name, buf);
-}
-
 /* (a), (b), (c): per-token latency vs ctx at one level and mode; by_impl: a line per impl. */
 static void latency_panel(out_ctx *o, const char *level, const char *mode, int prefer_batch, int by_impl, const char *prefix,
                           const char *title_var) {
@@ -147,7 +154,7 @@ static void latency_panel(out_ctx *o, const char *level, const char *mode, int p
         else snprintf(t, sizeof t, "%s(%s)", r->layer, r->backend);
         put(&ss, t, r->ctx, r->us_per_token);
     }
-    write_sset(&ss, o->dir, prefix);
+    write_sset(o, &ss, prefix);
     var(o, title_var, "%s, %s level, B=%d", mode, level, B);
 }
 
@@ -167,8 +174,8 @@ static void peak_panels(out_ctx *o) {
             put(&bw, t, r->ctx, r->pct_peak_bw);
         }
     }
-    write_sset(&fl, o->dir, "d_flops");
-    write_sset(&bw, o->dir, "d_bw");
+    write_sset(o, &fl, "d_flops");
+    write_sset(o, &bw, "d_bw");
     var(o, "d_title", "achieved / peak, %s level", level);
 }
 
@@ -187,7 +194,7 @@ static void state_panel(out_ctx *o) {
             snprintf(t, sizeof t, "%s(%s)", r->layer, r->dtype);
             put(&ss, t, r->ctx, r->state_bytes / r->batch);
         }
-    write_sset(&ss, o->dir, "e_state");
+    write_sset(o, &ss, "e_state");
     var(o, "e_title", "state per sequence (KV cache or recurrent state), %s level", level);
 }
 
@@ -207,7 +214,7 @@ static void speedup_panel(out_ctx *o) {
             put(&ss, t, d->ctx, p->median_ms / d->median_ms);
         }
     }
-    write_sset(&ss, o->dir, "f_speedup");
+    write_sset(o, &ss, "f_speedup");
     var(o, "f_title", "TTT " SLOW_IMPL " / " FAST_IMPL " time (speedup of the dual form)");
 }
 
@@ -234,7 +241,7 @@ static void peers_panel(out_ctx *o) {
                 put(&ss, t, r->ctx, r->us_per_token);
             }
         }
-        write_sset(&ss, o->dir, m ? "g_decode" : "g_prefill");
+        write_sset(o, &ss, m ? "g_decode" : "g_prefill");
         var(o, m ? "g_decode_title" : "g_prefill_title", "%s vs peers, B=%d", mode, B);
     }
 }

@@ -3,7 +3,7 @@
  * Sample rules: paper follows SPEC §7 to the letter (>= 3 warm-up calls, >= 10 samples, stop at
  * 0.5% noise or 2 s, hard cap 15 s). quick and cpu cap the sampling time so that the whole sweep
  * fits its budget (3 min on a GPU, 5 min on 2 CPU cores); a point whose call is too slow for the
- * budget is recorded as `skipped` with the reason. ci is for tests: tiny shapes, a few samples. */
+ * budget is recorded as `skipped` with the reason. ci is for tests: tiny shapes, 20 ms per point. */
 #include "sweep.h"
 #include "commands.h"
 
@@ -41,7 +41,8 @@ static const sb_preset presets[] = {
      .levels = LV(SB_OP) | LV(SB_LAYER), .modes = LV(SB_PREFILL) | LV(SB_DECODE),
      .ctx = {32, 64, 128}, .nctx = 3,
      .batch = {{2}, {2}}, .nbatch = {1, 1},
-     .rule = {.warmup = 1, .min_samples = 3, .max_samples = 20, .target_noise = 0.02, .soft_s = 0.02, .hard_s = 0.2},
+     /* no noise target: every point samples for 20 ms, a steady pace (tests/test_resume.c kills a sweep) */
+     .rule = {.warmup = 1, .min_samples = 3, .max_samples = 100000, .target_noise = 0, .soft_s = 0.02, .hard_s = 0.2},
      .point_budget_s = 5, .total_budget_s = 60},
 };
 #define NPRESETS ((int)(sizeof presets / sizeof *presets))
@@ -212,11 +213,11 @@ int sb_parse_run_opts(int argc, char **argv, sb_run_opts *o) {
         if (!sb_parse_backend(backend, &be)) return sb_usage_error("run: unknown backend '%s' (ref, cpu, cuda)", backend);
         o->backend = (int)be;
     }
+    if (p->needs_gpu && !backend && !sb_backend_available(SB_CUDA))
+        return sb_usage_error("run: preset %s needs a CUDA GPU and this machine has none (try --preset cpu)", p->name);
     if (o->backend >= 0 && !sb_backend_available((sb_backend)o->backend))
         return sb_usage_error("run: backend %s is not available here%s", sb_backend_name((sb_backend)o->backend),
                               o->backend == SB_CUDA ? " (no CUDA device; try --preset cpu)" : "");
-    if (p->needs_gpu && !backend && !sb_backend_available(SB_CUDA))
-        return sb_usage_error("run: preset %s needs a CUDA GPU and this machine has none (try --preset cpu)", p->name);
     if (impl) {
         char buf[512];
         if (strlen(impl) >= sizeof buf) return sb_usage_error("run: --impl list too long");
@@ -265,6 +266,8 @@ int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
     sb_point *v = malloc(cap * sizeof *v);
     if (!v) { sb_usage_error("out of memory"); return -1; }
     int impl_found[SB_MAX_IMPLS] = {0};
+    char notes[SB_MAX_LAYERS * SB_NLEVELS][160]; /* printed once the plan is known to be valid */
+    int nnotes = 0;
     for (int li = 0; li < o->nlayers; li++) {
         const sb_layer_desc *d = o->layers[li];
         sb_config cfg;
@@ -294,9 +297,9 @@ int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
                         }
                 }
             }
-            if (!any)
-                fprintf(stderr, "seqbench: note: %s has no %s impl at level %s%s; not measured\n", d->name,
-                        sb_backend_name(be), sb_level_name((sb_level)l), o->nimpls ? " among the --impl names" : "");
+            if (!any && nnotes < SB_MAX_LAYERS * SB_NLEVELS)
+                snprintf(notes[nnotes++], sizeof notes[0], "%s has no %s impl at level %s%s; not measured", d->name,
+                         sb_backend_name(be), sb_level_name((sb_level)l), o->nimpls ? " among the --impl names" : "");
         }
     }
     for (int k = 0; k < o->nimpls; k++)
@@ -310,6 +313,7 @@ int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
         sb_usage_error("run: nothing to measure (no impl of the selected layers runs on the chosen backend/levels)");
         return -1;
     }
+    for (int i = 0; i < nnotes; i++) fprintf(stderr, "seqbench: note: %s\n", notes[i]);
     *pts = v;
     return (int)n;
 }

@@ -8,6 +8,7 @@ do for [fmt in 'png svg'] {
     set title 'Prefill latency per token (Fig. 15 left): '.a_title."\n".subtitle
     set ylabel 'latency per token (us)'
     set logscale y
+    call plotsdir.'/yrange.gp' 'a_model_prefill'
     plot for [f in files] f using 1:2 title columnhead(2)
     unset output
 }

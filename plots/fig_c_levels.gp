@@ -18,6 +18,7 @@ do for [fmt in 'png svg'] {
             plot [xmin/1.3:xmax*1.3] [1:10] NaN notitle
             unset label 1
         } else {
+            call plotsdir.'/yrange.gp' p
             plot for [f in files] f using 1:2 title columnhead(2)
         }
     }

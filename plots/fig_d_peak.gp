@@ -12,11 +12,11 @@ do for [fmt in 'png svg'] {
     set title 'FLOP/s, % of peak'
     set ylabel '% of peak FLOP/s'
     if (words(fl) == 0) { set label 1 'no data' at graph 0.5, 0.5 center; plot [xmin/1.3:xmax*1.3] [1:10] NaN notitle; unset label 1 }
-    else { plot for [f in fl] f using 1:2 title columnhead(2) }
+    else { call plotsdir.'/yrange.gp' 'd_flops'; plot for [f in fl] f using 1:2 title columnhead(2) }
     set title 'bandwidth, % of peak'
     set ylabel '% of peak GB/s'
     if (words(bw) == 0) { set label 1 'no data (no peak known)' at graph 0.5, 0.5 center; plot [xmin/1.3:xmax*1.3] [1:10] NaN notitle; unset label 1 }
-    else { plot for [f in bw] f using 1:2 title columnhead(2) }
+    else { call plotsdir.'/yrange.gp' 'd_bw'; plot for [f in bw] f using 1:2 title columnhead(2) }
     unset multiplot
     unset output
 }

@@ -7,6 +7,7 @@ do for [fmt in 'png svg'] {
     set title e_title."\n".subtitle
     set ylabel 'bytes per sequence'
     set logscale y
+    call plotsdir.'/yrange.gp' 'e_state'
     set format y '%.0s%cB'
     plot for [f in files] f using 1:2 title columnhead(2)
     unset output

@@ -7,6 +7,7 @@ do for [fmt in 'png svg'] {
     set title f_title."\n".subtitle
     set ylabel 'speedup (primal time / dual time)'
     set logscale y
+    call plotsdir.'/yrange.gp' 'f_speedup'
     plot for [f in files] f using 1:2 title columnhead(2), 1 with lines dt 2 lc 'gray' notitle
     unset output
 }

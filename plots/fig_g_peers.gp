@@ -11,10 +11,10 @@ do for [fmt in 'png svg'] {
     set key inside top left font ',8'
     set title g_prefill_title
     if (words(pf) == 0) { set label 1 'no data' at graph 0.5, 0.5 center; plot [xmin/1.3:xmax*1.3] [1:10] NaN notitle; unset label 1 }
-    else { plot for [f in pf] f using 1:2 title columnhead(2) }
+    else { call plotsdir.'/yrange.gp' 'g_prefill'; plot for [f in pf] f using 1:2 title columnhead(2) }
     set title g_decode_title
     if (words(dc) == 0) { set label 1 'no data' at graph 0.5, 0.5 center; plot [xmin/1.3:xmax*1.3] [1:10] NaN notitle; unset label 1 }
-    else { plot for [f in dc] f using 1:2 title columnhead(2) }
+    else { call plotsdir.'/yrange.gp' 'g_decode'; plot for [f in dc] f using 1:2 title columnhead(2) }
     unset multiplot
     unset output
 }
