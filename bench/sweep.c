@@ -52,14 +52,18 @@ static int same_series(const sb_point *a, const sb_point *b, sb_mode mode) {
            a->mode == mode && !strcmp(a->cfg.name, b->cfg.name);
 }
 
-/* Seconds of one call of p's layer in `mode` at (B, T): scaled from the closest measured point of
- * the series (same batch and the largest smaller context preferred), else the prior. */
+/* Seconds of one call of p's layer in `mode` at (B, T), scaled by the analytic FLOP count (else
+ * by tokens) from, in order: the closest measured point of the same series (same batch and the
+ * largest smaller context preferred); the FLOP rate of the last measured point with the same
+ * backend, level and mode (another layer); the prior rate of the backend. */
 static double predict_call_s(const history *h, const sb_point *p, sb_mode mode, int B, int T) {
     double f = point_flops(p, mode, B, T), by = point_bytes(p, mode, B, T);
-    const measured *best = NULL;
+    const measured *best = NULL, *alike = NULL;
     int best_score = -1;
     for (int i = 0; i < h->n; i++) {
         const sb_point *q = h->v[i].p;
+        if (q->backend == p->backend && q->level == p->level && q->mode == mode && point_flops(q, mode, q->batch, q->ctx) > 0)
+            alike = &h->v[i];
         if (!same_series(q, p, mode)) continue;
         int score = (q->batch == B) * 4 + (q->ctx <= T) * 2 + 1;
         if (score > best_score || (score == best_score && abs(q->ctx - T) < abs(best->p->ctx - T))) {
@@ -72,6 +76,7 @@ static double predict_call_s(const history *h, const sb_point *p, sb_mode mode, 
         double scale = f > 0 && fq > 0 ? f / fq : (double)B * T / ((double)best->p->batch * best->p->ctx);
         return best->call_s * scale;
     }
+    if (alike && f > 0) return alike->call_s * f / point_flops(alike->p, mode, alike->p->batch, alike->p->ctx);
     double t = f / prior_flops_per_s[p->backend], tb = by / prior_bytes_per_s[p->backend];
     return t > tb ? t : tb;
 }
@@ -80,17 +85,21 @@ static double predict_call_s(const history *h, const sb_point *p, sb_mode mode, 
  * min_samples are in and soft_s is spent, and always at hard_s (see measure.c, timing.h). */
 static double rule_calls(const sb_sample_rule *rule, double call, int warmup) {
     double soft = ceil(rule->soft_s / call), hard = ceil(rule->hard_s / call);
-    if (warmup) return fmax(1, fmin(rule->warmup, soft));
+    if (warmup) return fmax(1, fmin(rule->warmup, soft)); /* (CUDA always makes all: a bound, not more) */
     return fmax(1, fmin(fmax(rule->min_samples, soft), hard));
 }
 
-/* Whole cost of a point: state building, warm-up and sampling. */
-static double predict_point_s(const history *h, const sb_point *p, const sb_sample_rule *rule, double *call_s) {
+/* Whole cost of a point: state building, warm-up and sampling. A host call slower than the hard
+ * cap is made once: that first call is the only sample (measure.c). */
+static double predict_point_s(const history *h, const sb_point *p, const sb_sample_rule *rule, double *call_s,
+                              double *build_s) {
     double call = predict_call_s(h, p, p->mode, p->batch, p->ctx), build = 0;
     if (call <= 0) call = 1e-6;
     if (p->mode == SB_DECODE && (p->level == SB_MODEL || !p->impl->fill_state))
         build = predict_call_s(h, p, SB_PREFILL, p->batch, p->ctx);
     *call_s = call;
+    *build_s = build;
+    if (p->backend != SB_CUDA && call >= rule->hard_s) return build + call;
     return build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0));
 }
 
@@ -222,8 +231,9 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
         double peak = sb_cpu_peak_flops(m, rc->threads[p->backend]);
         if (peak > 0) {
             sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * flops / (s->median * 1e-3) / peak);
-            sb_row_note(row, "CPU peak %.1f GFLOP/s = %d threads x %.0f MHz x %d FLOP/cycle (AVX2 fp32 FMA); no CPU bandwidth peak",
-                        peak / 1e9, rc->threads[p->backend], m->cpu_mhz, SB_CPU_FLOP_PER_CYCLE);
+            int th = rc->threads[p->backend];
+            sb_row_note(row, "CPU peak %.1f GFLOP/s = %d core%s x %.0f MHz x %d FLOP/cycle (AVX2 fp32 FMA); no CPU bandwidth peak",
+                        peak / 1e9, th, th == 1 ? "" : "s", m->cpu_mhz, SB_CPU_FLOP_PER_CYCLE);
         }
     }
 }
@@ -409,17 +419,20 @@ int cmd_run(int argc, char **argv) {
         char key[1024];
         point_key(p, key, sizeof key);
         if (key_done(done, ndone, key)) { skipped_resume++; continue; }
-        double call_s, cost = predict_point_s(&h, p, &ps->rule, &call_s), elapsed = sb_now_s() - start;
+        double call_s, build_s, cost = predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
+        char why[160];
+        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after building the state by a prefill of ~" : "");
+        if (build_s > 0) snprintf(why + strlen(why), sizeof why - strlen(why), "%.2g s", build_s);
         sb_point_result r;
         memset(&r, 0, sizeof r);
         if (ps->point_budget_s > 0 && cost > ps->point_budget_s) {
             snprintf(r.status, sizeof r.status, "skipped");
-            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (one call ~%.2g s on %s) > the %s preset's %.0f s per point",
-                     cost, call_s, sb_backend_name(p->backend), ps->name, ps->point_budget_s);
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s on %s) > the %s preset's %.0f s per point",
+                     cost, why, sb_backend_name(p->backend), ps->name, ps->point_budget_s);
         } else if (ps->total_budget_s > 0 && elapsed + cost > ps->total_budget_s) {
             snprintf(r.status, sizeof r.status, "skipped");
-            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point would overrun the %s preset's %.0f s budget",
-                     cost, ps->name, ps->total_budget_s);
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %s preset's %.0f s budget",
+                     cost, why, ps->name, ps->total_budget_s);
         } else {
             sb_measure_point(p, &ps->rule, o.seed, &cache, &r);
             if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3);
@@ -433,7 +446,7 @@ int cmd_run(int argc, char **argv) {
         }
         double eta = 0;
         for (int j = i + 1; j < n; j++) {
-            double c, pc = predict_point_s(&h, &pts[j], &ps->rule, &c);
+            double c, b, pc = predict_point_s(&h, &pts[j], &ps->rule, &c, &b);
             if (ps->point_budget_s <= 0 || pc <= ps->point_budget_s) eta += pc;
         }
         elapsed = sb_now_s() - start;
