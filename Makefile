@@ -105,9 +105,28 @@ asan-test:
 deps:
 	@scripts/deps.sh
 
-# Targets of later issues print what they will do until they land.
-bench plots regress:
-	@echo "make $@: not yet implemented"
+# ---- benchmarks (bench/, plots/) -------------------------------------------------------------
+# The sha goes into the binary as a fallback for machines where `git rev-parse` cannot run.
+GIT_SHA := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+$(BUILD)/bench/meta.o: CFLAGS += -DSB_GIT_SHA='"$(GIT_SHA)"'
+SEQBENCH = $(BUILD)/seqbench
+# The newest results CSV (not baselines, not kernel reports).
+NEWEST_CSV = $(shell ls -t results/*/*.csv 2>/dev/null | grep -v -e '^results/baseline/' -e '^results/kernels/' | head -n 1)
+
+bench: all
+	$(SEQBENCH) run $(BENCH_ARGS)
+
+plots: all
+	@if [ -z "$(NEWEST_CSV)" ]; then echo "make plots: no results CSV under results/ (run make bench first)"; exit 1; fi
+	SEQBENCH_BIN=$(SEQBENCH) plots/make_plots.sh $(NEWEST_CSV)
+
+# Quick preset on the GPU vs results/baseline/<gpu>.csv; exit 1 on a regression (seqbench compare).
+regress: all
+	@if ! $(SEQBENCH) info --has-gpu; then echo "make regress: no GPU on this machine: nothing to measure (ok)"; exit 0; fi; \
+	base=results/baseline/$$($(SEQBENCH) info --slug).csv; \
+	new=$$($(SEQBENCH) run --preset quick) || exit $$?; \
+	if [ ! -f "$$base" ]; then echo "make regress: no baseline $$base yet; to adopt this run: cp $$new $$base"; exit 0; fi; \
+	$(SEQBENCH) compare "$$base" "$$new"
 
 # ptxas registers/spills/smem of every kernel -> results/kernels/<arch>.csv (commit it);
 # kernel-gate compares a fresh report with the committed one (CI).

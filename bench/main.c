@@ -9,8 +9,15 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *usage;
 } commands[] = {
+    {"run", cmd_run, "run [--preset paper|quick|cpu|ci] [--layers L,..] [--levels op,layer,model] [--modes prefill,decode]\n"
+                     "      [--ctx 1k:32k|1k,4k] [--batch 16[,512]] [--backend ref|cpu|cuda] [--impl NAME[,..]] [--config 125m]\n"
+                     "      [--out FILE] [--resume] [--seed N] [--dry-run]      sweep -> CSV (path printed on stdout)"},
+    {"check", cmd_check, "check [--backend B] [--layers L,..]                  every non-ref impl vs ref on small shapes, exit 1 on mismatch"},
+    {"compare", cmd_compare, "compare BASE NEW [--threshold 0.05] [--force]       regression table, exit 1 if any SLOW"},
+    {"summary", cmd_summary, "summary CSV                                      per-token latency table of a results CSV"},
+    {"plotdata", cmd_plotdata, "plotdata CSV DIR                                 series .dat files for plots/*.gp, crossover"},
     {"golden", cmd_golden, "golden DIR [--backend ref|cpu|cuda] [--impl NAME]   run golden case(s), exit 1 beyond tolerance"},
-    {"info", cmd_info, "info                                             host and GPU metadata"},
+    {"info", cmd_info, "info [--slug | --has-gpu]                        host and GPU metadata (--slug: results folder name; --has-gpu: exit 0 iff a GPU)"},
     {"list", cmd_list, "list                                             layers, impls and backends"},
 };
 

@@ -1,13 +1,208 @@
-/* meta.c: host and GPU metadata (SPEC §8), `seqbench info`. Placeholder until the driver lands. */
+/* meta.c: host and GPU metadata (SPEC §8), thread pinning, and `seqbench info`.
+ * CPU facts come from hwloc (model, cores, threads); the clock from sysfs or /proc/cpuinfo; GPU
+ * facts from sb_cuda_get_info (kernels/cuda_api.h); the git sha from `git rev-parse` next to the
+ * binary at run time, else the SB_GIT_SHA the Makefile passed at build time. */
+#include "meta.h"
 #include "commands.h"
-#include "../kernels/cuda_api.h"
 
+#include <ctype.h>
+#include <hwloc.h>
+#include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#ifndef SB_GIT_SHA
+#define SB_GIT_SHA ""
+#endif
+
+void sb_utc_now(char *buf, size_t sz, int compact) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, sz, compact ? "%Y%m%dT%H%M%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* First line of a shell command's stdout, "" on failure. */
+static void command_line(const char *cmd, char *out, size_t sz) {
+    out[0] = '\0';
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (!fgets(out, (int)sz, p)) out[0] = '\0';
+    out[strcspn(out, "\r\n")] = '\0';
+    if (pclose(p) != 0) out[0] = '\0';
+}
+
+/* The sha of the checkout the binary was built in, "-dirty" when tracked files differ. */
+static void git_sha(char *out, size_t sz) {
+    char exe[4096], cmd[4600], dirty[8];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        if (!strchr(exe, '\'')) {
+            snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", exe);
+            command_line(cmd, out, sz);
+            if (out[0]) {
+                snprintf(cmd, sizeof cmd, "git -C '%s' status --porcelain --untracked-files=no 2>/dev/null | head -c 1", exe);
+                command_line(cmd, dirty, sizeof dirty);
+                if (dirty[0]) strncat(out, "-dirty", sz - strlen(out) - 1);
+            }
+        }
+    }
+    if (!out[0]) snprintf(out, sz, "%s", SB_GIT_SHA[0] ? SB_GIT_SHA : "unknown");
+}
+
+/* "cpu MHz : 2596.1" from /proc/cpuinfo, or the max frequency from cpufreq. */
+static double cpu_mhz(void) {
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "r");
+    double khz = 0;
+    if (f) {
+        if (fscanf(f, "%lf", &khz) != 1) khz = 0;
+        fclose(f);
+        if (khz > 0) return khz / 1000.0;
+    }
+    f = fopen("/proc/cpuinfo", "r");
+    if (!f) return 0;
+    char line[512];
+    double mhz = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "cpu MHz", 7) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) mhz = atof(colon + 1);
+            break;
+        }
+    fclose(f);
+    return mhz;
+}
+
+static void cpu_facts(sb_meta *m) {
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) != 0) return;
+    if (hwloc_topology_load(topo) == 0) {
+        m->cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+        m->pus = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+        hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
+        const char *model = pkg ? hwloc_obj_get_info_by_name(pkg, "CPUModel") : NULL;
+        if (model) snprintf(m->cpu_model, sizeof m->cpu_model, "%s", model);
+    }
+    hwloc_topology_destroy(topo);
+    m->cpu_mhz = cpu_mhz();
+}
+
+static void version_string(int v, char *buf, size_t sz) {
+    if (v > 0) snprintf(buf, sz, "%d.%d", v / 1000, (v % 1000) / 10);
+    else buf[0] = '\0';
+}
+
+void sb_meta_collect(sb_meta *m) {
+    memset(m, 0, sizeof *m);
+    char utc[32];
+    sb_utc_now(utc, sizeof utc, 1);
+    snprintf(m->run_id, sizeof m->run_id, "%s-%04x", utc, (unsigned)getpid() & 0xffff);
+    git_sha(m->git_sha, sizeof m->git_sha);
+    if (gethostname(m->host, sizeof m->host) != 0) snprintf(m->host, sizeof m->host, "unknown");
+    m->host[sizeof m->host - 1] = '\0';
+    cpu_facts(m);
+    m->have_gpu = sb_cuda_get_info(&m->gpu) == SB_OK;
+    if (m->have_gpu) {
+        version_string(m->gpu.runtime_version, m->cuda, sizeof m->cuda);
+        version_string(m->gpu.driver_version, m->driver, sizeof m->driver);
+    }
+}
+
+/* Lower-case, runs of anything but [a-z0-9] -> one '-', no leading/trailing '-'. */
+static void slugify(const char *s, char *out, size_t sz) {
+    size_t n = 0;
+    int dash = 0;
+    for (; *s && n + 1 < sz; s++) {
+        if (isalnum((unsigned char)*s)) {
+            if (dash && n) out[n++] = '-';
+            if (n + 1 < sz) out[n++] = (char)tolower((unsigned char)*s);
+            dash = 0;
+        } else {
+            dash = 1;
+        }
+    }
+    out[n] = '\0';
+}
+
+void sb_machine_slug(const sb_meta *m, char *buf, size_t sz) {
+    char s[160];
+    if (m->have_gpu) {
+        slugify(m->gpu.name, s, sizeof s);
+        const char *p = strncmp(s, "nvidia-", 7) == 0 ? s + 7 : s;
+        snprintf(buf, sz, "%s", p[0] ? p : "gpu");
+    } else {
+        slugify(m->cpu_model[0] ? m->cpu_model : "unknown", s, sizeof s);
+        snprintf(buf, sz, "cpu-%s-%dt", s, m->pus > 0 ? m->pus : 1);
+    }
+}
+
+double sb_cpu_peak_flops(const sb_meta *m, int threads) {
+    return m->cpu_mhz > 0 ? threads * m->cpu_mhz * 1e6 * SB_CPU_FLOP_PER_CYCLE : 0;
+}
+
+int sb_pin_threads(sb_backend be) {
+    int threads = be == SB_CPU ? omp_get_max_threads() : 1;
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) != 0) return threads;
+    if (hwloc_topology_load(topo) == 0) {
+        int cores = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+        hwloc_obj_type_t unit = threads > cores ? HWLOC_OBJ_PU : HWLOC_OBJ_CORE; /* SMT: one per PU */
+        int units = hwloc_get_nbobjs_by_type(topo, unit);
+        if (units > 0) {
+#pragma omp parallel num_threads(threads)
+            {
+                hwloc_obj_t o = hwloc_get_obj_by_type(topo, unit, (unsigned)(omp_get_thread_num() % units));
+                if (o) hwloc_set_cpubind(topo, o->cpuset, HWLOC_CPUBIND_THREAD);
+            }
+        }
+    }
+    hwloc_topology_destroy(topo);
+    return threads;
+}
+
+/* ---- seqbench info [--slug | --has-gpu] ---------------------------------------------------- */
 int cmd_info(int argc, char **argv) {
-    (void)argc; (void)argv;
-    sb_cuda_info ci;
-    if (sb_cuda_get_info(&ci) == SB_OK) printf("gpu: %s, %d SMs\n", ci.name, ci.sms);
-    else printf("gpu: none (%s)\n", sb_last_error());
+    int slug_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--slug")) slug_only = 1;
+        else if (!strcmp(argv[i], "--has-gpu")) return sb_backend_available(SB_CUDA) ? 0 : 1; /* for scripts */
+        else return sb_usage_error("info: unknown option '%s' (info [--slug | --has-gpu])", argv[i]);
+    }
+    sb_meta m;
+    sb_meta_collect(&m);
+    char slug[160];
+    sb_machine_slug(&m, slug, sizeof slug);
+    if (slug_only) {
+        printf("%s\n", slug);
+        return 0;
+    }
+    printf("machine      %s\n", slug);
+    printf("host         %s\n", m.host);
+    printf("git_sha      %s\n", m.git_sha);
+    printf("cpu_model    %s\n", m.cpu_model[0] ? m.cpu_model : "unknown");
+    printf("cpu          %d cores, %d hardware threads, %d OpenMP threads\n", m.cores, m.pus, omp_get_max_threads());
+    if (m.cpu_mhz > 0)
+        printf("cpu_peak     %.1f GFLOP/s fp32 on %d cores (%d cores x %.0f MHz x %d FLOP/cycle, AVX2 FMA)\n",
+               sb_cpu_peak_flops(&m, m.cores) / 1e9, m.cores, m.cores, m.cpu_mhz, SB_CPU_FLOP_PER_CYCLE);
+    else
+        printf("cpu_peak     unknown (no clock in sysfs or /proc/cpuinfo)\n");
+    printf("cuda_built   %s\n", sb_cuda_compiled() ? "yes" : "no");
+    if (!m.have_gpu) {
+        printf("gpu          none (%s)\n", sb_last_error());
+        return 0;
+    }
+    printf("gpu          %s, %d SMs, sm_%d%d\n", m.gpu.name, m.gpu.sms, m.gpu.cc_major, m.gpu.cc_minor);
+    printf("gpu_clock    %d MHz max, %d MHz now (NVML)\n", m.gpu.sm_clock_mhz, sb_cuda_current_sm_clock_mhz());
+    printf("gpu_memory   %.1f GiB, L2 %.1f MiB, %d-bit bus at %d MHz\n", m.gpu.mem_bytes / 1073741824.0,
+           m.gpu.l2_bytes / 1048576.0, m.gpu.mem_bus_bits, m.gpu.mem_clock_mhz);
+    printf("gpu_peak     %.0f TFLOP/s bf16 dense, %.0f GB/s\n", m.gpu.peak_bf16_tflops, m.gpu.peak_bw_gbps);
+    printf("cuda         runtime %s, driver API %s\n", m.cuda, m.driver);
     return 0;
 }

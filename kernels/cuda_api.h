@@ -42,6 +42,17 @@ sb_status sb_cuda_flush_l2(void);
 size_t sb_cuda_peak_mem_bytes(void); /* high-water mark of our allocations */
 void sb_cuda_reset_peak_mem(void);
 
+/* CUDA graph of one decode step (bench/ times decode as replays, SPEC §7): begin capturing the
+ * work enqueued on sb_stream(), end (always call it after begin: it ends the capture even when the
+ * captured call failed) and instantiate, replay on sb_stream(). A capture fails cleanly (status,
+ * stream usable again) when the captured code synchronizes, allocates or copies to the host, or
+ * enqueues nothing; the caller then falls back to plain launches. */
+typedef struct sb_cuda_graph sb_cuda_graph;
+sb_status sb_cuda_graph_begin(void);
+sb_status sb_cuda_graph_end(sb_cuda_graph **g);
+sb_status sb_cuda_graph_replay(sb_cuda_graph *g);
+void sb_cuda_graph_destroy(sb_cuda_graph *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,5 @@
 /* cuda_common.cu: the CUDA API of cuda_api.h (device discovery, memory with a high-water mark,
- * conversions, event timer, L2 flush, metadata) and the shared helpers of cuda_common.cuh. */
+ * conversions, event timer, L2 flush, decode-step graphs, metadata) and the shared helpers of cuda_common.cuh. */
 #include "cuda_common.cuh"
 
 #include <dlfcn.h>
@@ -195,6 +195,66 @@ extern "C" sb_status sb_cuda_flush_l2(void) {
     }
     CUDA_TRY(cudaMemsetAsync(buf, 0, bytes, sb_stream()));
     return SB_OK;
+}
+
+/* ---- CUDA graph of one decode step ---------------------------------------------------------- */
+struct sb_cuda_graph {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+};
+
+/* Thread-local mode: an unsafe call (sync, malloc, blocking copy) by the captured code fails the
+ * capture instead of silently running outside the graph. */
+extern "C" sb_status sb_cuda_graph_begin(void) {
+    CUDA_TRY(cudaStreamBeginCapture(sb_stream(), cudaStreamCaptureModeThreadLocal));
+    return SB_OK;
+}
+
+extern "C" sb_status sb_cuda_graph_end(sb_cuda_graph **out) {
+    *out = nullptr;
+    cudaGraph_t g = nullptr;
+    cudaError_t e = cudaStreamEndCapture(sb_stream(), &g);
+    if (e != cudaSuccess || !g) {
+        if (g) cudaGraphDestroy(g);
+        cudaGetLastError(); /* a failed capture leaves a non-sticky error behind: clear it */
+        return sb_fail(SB_EDEVICE, "graph capture failed: %s", cudaGetErrorString(e));
+    }
+    size_t nodes = 0;
+    e = cudaGraphGetNodes(g, nullptr, &nodes);
+    if (e != cudaSuccess || nodes == 0) {
+        cudaGraphDestroy(g);
+        cudaGetLastError();
+        return sb_fail(SB_EDEVICE, "graph capture recorded no GPU work");
+    }
+    cudaGraphExec_t exec = nullptr;
+    e = cudaGraphInstantiate(&exec, g, 0);
+    if (e != cudaSuccess) {
+        cudaGraphDestroy(g);
+        cudaGetLastError();
+        return sb_fail(SB_EDEVICE, "graph instantiate failed: %s", cudaGetErrorString(e));
+    }
+    sb_cuda_graph *cg = (sb_cuda_graph *)calloc(1, sizeof *cg);
+    if (!cg) {
+        cudaGraphExecDestroy(exec);
+        cudaGraphDestroy(g);
+        return sb_fail(SB_ENOMEM, "out of host memory");
+    }
+    cg->graph = g;
+    cg->exec = exec;
+    *out = cg;
+    return SB_OK;
+}
+
+extern "C" sb_status sb_cuda_graph_replay(sb_cuda_graph *g) {
+    CUDA_TRY(cudaGraphLaunch(g->exec, sb_stream()));
+    return SB_OK;
+}
+
+extern "C" void sb_cuda_graph_destroy(sb_cuda_graph *g) {
+    if (!g) return;
+    cudaGraphExecDestroy(g->exec);
+    cudaGraphDestroy(g->graph);
+    free(g);
 }
 
 /* ---- metadata --------------------------------------------------------------------------------- */

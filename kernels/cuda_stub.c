@@ -21,3 +21,7 @@ sb_status sb_cuda_timer_stop(sb_cuda_timer *t, double *ms) { (void)t; *ms = 0; r
 sb_status sb_cuda_flush_l2(void) { return no_cuda(); }
 size_t sb_cuda_peak_mem_bytes(void) { return 0; }
 void sb_cuda_reset_peak_mem(void) {}
+sb_status sb_cuda_graph_begin(void) { return no_cuda(); }
+sb_status sb_cuda_graph_end(sb_cuda_graph **g) { *g = NULL; return no_cuda(); }
+sb_status sb_cuda_graph_replay(sb_cuda_graph *g) { (void)g; return no_cuda(); }
+void sb_cuda_graph_destroy(sb_cuda_graph *g) { (void)g; }

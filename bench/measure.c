@@ -1,0 +1,274 @@
+/* measure.c: one point of a sweep (SPEC §7): create the layer at exactly the point's size (so
+ * that peak memory and out-of-memory belong to this point), build the decode state, warm up,
+ * sample by the preset's rule, check the output for NaN/Inf.
+ *
+ *   prefill  one sb_layer_prefill over B x T tokens per sample
+ *   decode   state from fill_state when the impl has it, else an untimed prefill; then per sample
+ *            sb_layer_rewind(L, T) + one sb_layer_decode. On CUDA a graph of the decode step is
+ *            captured and replayed (plain launches when capture fails).
+ * Host backends are timed with CLOCK_MONOTONIC around the call, CUDA with events on sb_stream();
+ * at op level on CUDA the L2 is flushed before each sample. A host call slower than the rule's
+ * hard cap is made once: the first call is the only sample (the note says so). */
+#include "sweep.h"
+#include "../kernels/cuda_api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- outcome helpers ---------------------------------------------------------------------- */
+static void set_status(sb_point_result *r, const char *status) { snprintf(r->status, sizeof r->status, "%s", status); }
+
+static void add_note(sb_point_result *r, const char *fmt, const char *arg) {
+    size_t len = strlen(r->note);
+    if (len && len + 2 < sizeof r->note) { strcpy(r->note + len, "; "); len += 2; }
+    snprintf(r->note + len, sizeof r->note - len, fmt, arg);
+}
+
+/* oom for SB_ENOMEM, skipped for an unsupported shape or level, error otherwise. */
+static void set_failure(sb_point_result *r, sb_status st, const char *stage) {
+    set_status(r, st == SB_ENOMEM ? "oom" : st == SB_ENOTSUP ? "skipped" : "error");
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s: %s", stage, sb_last_error());
+    add_note(r, "%s", msg);
+}
+
+/* ---- timer: host clock or CUDA events ------------------------------------------------------ */
+typedef struct {
+    sb_cuda_timer *cuda; /* NULL on host backends */
+    double t0;
+} timer;
+
+static sb_status timer_start(timer *t) {
+    if (t->cuda) return sb_cuda_timer_start(t->cuda);
+    t->t0 = sb_now_s();
+    return SB_OK;
+}
+static sb_status timer_stop(timer *t, double *ms) {
+    if (t->cuda) return sb_cuda_timer_stop(t->cuda, ms);
+    *ms = (sb_now_s() - t->t0) * 1e3;
+    return SB_OK;
+}
+
+/* ---- one call of the point ------------------------------------------------------------------- */
+typedef struct {
+    sb_layer *L;
+    sb_mode mode;
+    int B, T;
+    sb_buf x, y;
+    sb_cuda_graph *graph;
+    int flush_l2;
+} call_ctx;
+
+/* Untimed preparation of a call: back to context T (decode), cold L2 (CUDA op level). */
+static sb_status prepare(call_ctx *c) {
+    if (c->mode == SB_DECODE) sb_layer_rewind(c->L, c->T);
+    return c->flush_l2 ? sb_cuda_flush_l2() : SB_OK;
+}
+
+static sb_status invoke(call_ctx *c) {
+    if (c->mode == SB_PREFILL) return sb_layer_prefill(c->L, c->x.p, c->y.p, c->B, c->T);
+    if (c->graph) return sb_cuda_graph_replay(c->graph);
+    return sb_layer_decode(c->L, c->x.p, c->y.p, c->B);
+}
+
+/* A call with its preparation, waited for (warm-up, state building). */
+static sb_status call_sync(call_ctx *c) {
+    sb_status st = prepare(c);
+    if (!st) st = invoke(c);
+    if (!st && c->L->backend == SB_CUDA) st = sb_cuda_sync();
+    return st;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------------ */
+/* B*T rows of valid input for the point's layer and level: a prefix of the cached rows when they
+ * suffice (rows are independent draws, so any prefix is a valid input), else drawn anew. */
+static const float *input_rows(sb_input_cache *c, const sb_layer *L, const sb_point *p, int B, int T, uint64_t seed) {
+    size_t rows = (size_t)B * T;
+    int width = sb_layer_in_dim(L);
+    if (c->x && c->desc == p->desc && c->level == p->level && !strcmp(c->config, p->cfg.name) && c->width == width &&
+        c->rows >= rows)
+        return c->x;
+    sb_input_cache_free(c);
+    c->x = malloc(rows * (size_t)width * sizeof(float));
+    if (!c->x) return NULL;
+    sb_rng rng;
+    sb_rng_seed(&rng, seed ^ 0x1f2e3d4c5b6a7988ull);
+    sb_layer_make_input(L, c->x, B, T, &rng);
+    c->desc = p->desc;
+    c->level = p->level;
+    snprintf(c->config, sizeof c->config, "%s", p->cfg.name);
+    c->width = width;
+    c->rows = rows;
+    return c->x;
+}
+
+void sb_input_cache_free(sb_input_cache *c) {
+    free(c->x);
+    memset(c, 0, sizeof *c);
+}
+
+/* Buffers for the point; for decode, the state is built here (fill_state or untimed prefill) and
+ * x then holds one token per sequence. */
+static sb_status prepare_data(call_ctx *c, const sb_point *p, uint64_t seed, sb_input_cache *cache, sb_point_result *r) {
+    sb_layer *L = c->L;
+    const int B = c->B, T = c->T, in = sb_layer_in_dim(L), out = sb_layer_out_dim(L);
+    int need_prefill = p->mode == SB_PREFILL;
+    if (p->mode == SB_DECODE) {
+        sb_status st = sb_layer_fill_state(L, B, T, seed);
+        if (st == SB_OK) add_note(r, "%s", "decode state by fill_state");
+        else if (st == SB_ENOTSUP) need_prefill = 1;
+        else return st;
+    }
+    size_t in_rows = need_prefill ? (size_t)B * T : (size_t)B;
+    size_t out_rows = need_prefill ? sb_layer_out_rows(L, SB_PREFILL, B, T) : (size_t)B;
+    if (out_rows < (size_t)B) out_rows = (size_t)B;
+    sb_status st = sb_buf_alloc(&c->x, L->backend, sb_layer_in_dtype(L), in_rows * in);
+    if (!st) st = sb_buf_alloc(&c->y, L->backend, sb_backend_act_dtype(L->backend), out_rows * out);
+    if (st) return st;
+    if (need_prefill) {
+        const float *x = input_rows(cache, L, p, B, T, seed);
+        if (!x) return sb_fail(SB_ENOMEM, "no host memory for %zu input rows of %d", in_rows, in);
+        if ((st = sb_buf_upload(&c->x, x, in_rows * in))) return st;
+    }
+    if (p->mode == SB_DECODE) {
+        if (need_prefill) { /* the state by an untimed prefill */
+            double t0 = sb_now_s();
+            st = sb_layer_prefill(L, c->x.p, c->y.p, B, T);
+            if (!st && L->backend == SB_CUDA) st = sb_cuda_sync();
+            if (st) return st;
+            r->build_s = sb_now_s() - t0;
+            char msg[64];
+            snprintf(msg, sizeof msg, "decode state by an untimed prefill (%.2f s)", r->build_s);
+            add_note(r, "%s", msg);
+        }
+        float *tok = malloc((size_t)B * in * sizeof(float));
+        if (!tok) return sb_fail(SB_ENOMEM, "out of host memory");
+        sb_rng rng;
+        sb_rng_seed(&rng, seed + 7);
+        sb_layer_make_input(L, tok, B, 1, &rng);
+        st = sb_buf_upload(&c->x, tok, (size_t)B * in);
+        free(tok);
+    }
+    return st;
+}
+
+/* ---- warm-up, CUDA graph, samples ------------------------------------------------------------- */
+/* rule->warmup calls (CUDA: always, SPEC §7); on the host fewer once they took soft_s (a slow
+ * reference impl gains nothing from a second warm-up call). *first_ms: host time of the first. */
+static sb_status warm_up(call_ctx *c, const sb_sample_rule *rule, double *first_ms) {
+    double t0 = sb_now_s();
+    for (int i = 0; i < rule->warmup; i++) {
+        double t = sb_now_s();
+        sb_status st = call_sync(c);
+        if (st) return st;
+        if (i == 0) *first_ms = (sb_now_s() - t) * 1e3;
+        if (c->L->backend != SB_CUDA && sb_now_s() - t0 >= rule->soft_s) break;
+    }
+    return SB_OK;
+}
+
+/* Capture one decode step into a graph; on failure the note says why and plain launches stay. */
+static void try_graph(call_ctx *c, sb_point_result *r) {
+    sb_layer_rewind(c->L, c->T);
+    sb_status st = sb_cuda_graph_begin();
+    if (st) { add_note(r, "no CUDA graph (%s): plain launches", sb_last_error()); return; }
+    char why[512] = "";
+    if (sb_layer_decode(c->L, c->x.p, c->y.p, c->B) != SB_OK) snprintf(why, sizeof why, "%s", sb_last_error());
+    sb_cuda_graph *g = NULL;
+    st = sb_cuda_graph_end(&g);
+    if (!why[0] && st) snprintf(why, sizeof why, "%s", sb_last_error());
+    if (why[0]) {
+        sb_cuda_graph_destroy(g);
+        sb_cuda_sync();
+        add_note(r, "CUDA graph capture failed (%s): plain launches", why);
+        return;
+    }
+    c->graph = g;
+    r->graph = 1;
+    add_note(r, "%s", "decode step timed as CUDA graph replays");
+}
+
+static sb_status sample(call_ctx *c, const sb_sample_rule *rule, sb_stats *stats) {
+    timer t = {0};
+    sb_status st = SB_OK;
+    if (c->L->backend == SB_CUDA && (st = sb_cuda_timer_create(&t.cuda))) return st;
+    int n = 0, cap = 64;
+    double *ms = malloc((size_t)cap * sizeof *ms), start = sb_now_s();
+    if (!ms) st = sb_fail(SB_ENOMEM, "out of host memory");
+    while (!st) {
+        double v = 0;
+        if ((st = prepare(c)) || (st = timer_start(&t)) || (st = invoke(c)) || (st = timer_stop(&t, &v))) break;
+        if (n == cap) {
+            double *nm = realloc(ms, (size_t)(cap *= 2) * sizeof *ms);
+            if (!nm) { st = sb_fail(SB_ENOMEM, "out of host memory"); break; }
+            ms = nm;
+        }
+        ms[n++] = v;
+        if (sb_sample_done(rule, ms, n, sb_now_s() - start)) break;
+    }
+    if (!st) sb_stats_compute(ms, n, stats);
+    free(ms);
+    sb_cuda_timer_destroy(t.cuda);
+    return st;
+}
+
+/* 1 if any of the point's output values is NaN or Inf. */
+static sb_status output_is_finite(call_ctx *c, int *finite) {
+    size_t n = sb_layer_out_rows(c->L, c->mode, c->B, c->T) * (size_t)sb_layer_out_dim(c->L);
+    float *y = malloc(n * sizeof(float));
+    if (!y) return sb_fail(SB_ENOMEM, "out of host memory for the output check");
+    sb_status st = sb_buf_download(&c->y, y, n);
+    *finite = 1;
+    for (size_t i = 0; !st && i < n; i++)
+        if (!isfinite(y[i])) { *finite = 0; break; }
+    free(y);
+    return st;
+}
+
+void sb_measure_point(const sb_point *p, const sb_sample_rule *rule, uint64_t seed, sb_input_cache *cache,
+                      sb_point_result *r) {
+    memset(r, 0, sizeof *r);
+    double t0 = sb_now_s();
+    const int cuda = p->backend == SB_CUDA;
+    if (cuda) sb_cuda_reset_peak_mem();
+    call_ctx c = {.mode = p->mode, .B = p->batch, .T = p->ctx, .flush_l2 = cuda && p->level == SB_OP};
+    sb_layer_opts o = {.layer = p->desc->name, .impl = p->impl->name, .backend = p->backend, .level = p->level,
+                       .cfg = &p->cfg, .seed = seed, .max_batch = p->batch,
+                       .max_ctx = p->mode == SB_DECODE ? p->ctx + 1 : p->ctx};
+    sb_status st = sb_layer_create(&o, &c.L);
+    if (st) { set_failure(r, st, "create"); goto done; }
+    if ((st = prepare_data(&c, p, seed, cache, r))) { set_failure(r, st, p->mode == SB_DECODE ? "decode state" : "input"); goto done; }
+    double first_ms = 0;
+    if ((st = warm_up(&c, rule, &first_ms))) { set_failure(r, st, "warm-up"); goto done; }
+    if (!cuda && first_ms >= rule->hard_s * 1e3) { /* one call is over the cap: it is the only sample */
+        sb_stats_compute(&first_ms, 1, &r->stats);
+        char msg[128];
+        snprintf(msg, sizeof msg, "one sample: the first call took %.1f s, over the %.0f s cap", first_ms / 1e3, rule->hard_s);
+        add_note(r, "%s", msg);
+        goto checked;
+    }
+    if (cuda && p->mode == SB_DECODE) {
+        try_graph(&c, r);
+        if (c.graph && (st = call_sync(&c))) { set_failure(r, st, "graph replay"); goto done; }
+    }
+    if (cuda && c.flush_l2) add_note(r, "%s", "L2 flushed before each sample");
+    if ((st = sample(&c, rule, &r->stats))) { set_failure(r, st, "sample"); goto done; }
+    if (cuda) r->sm_clock_mhz = sb_cuda_current_sm_clock_mhz();
+checked:;
+    int finite = 1;
+    if ((st = output_is_finite(&c, &finite))) { set_failure(r, st, "output check"); goto done; }
+    set_status(r, finite ? "ok" : "nan");
+    if (!finite) add_note(r, "%s", "NaN/Inf in the output");
+done:
+    if (cuda) {
+        sb_cuda_graph_destroy(c.graph);
+        sb_cuda_sync(); /* an asynchronous error must not leak into the next point */
+    }
+    sb_buf_free(&c.x);
+    sb_buf_free(&c.y);
+    sb_layer_destroy(c.L);
+    if (cuda) r->peak_mem = sb_cuda_peak_mem_bytes();
+    r->wall_s = sb_now_s() - t0;
+}

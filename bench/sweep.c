@@ -1,0 +1,468 @@
+/* sweep.c: `seqbench run` (SPEC §4, §7, §8, §9): plan the points of a preset, measure them one by
+ * one (bench/measure.c), write one CSV row per point as soon as it is known (fsync'ed), report
+ * progress and ETA on stderr, and print the CSV path on stdout at the end.
+ *
+ * Time budgets (cpu, quick, ci presets): before a point runs, its cost is predicted from the
+ * measured points of the same series (same layer, impl, level, backend, mode), scaled by the
+ * analytic FLOP count, or, with nothing measured yet, from a conservative rate per backend. A
+ * point predicted to cost more than the preset's per-point budget, or to overrun its total
+ * budget, is written as `skipped` with the prediction in the note. */
+#include "sweep.h"
+#include "commands.h"
+#include "csvio.h"
+#include "results.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- cost prediction ----------------------------------------------------------------------- */
+/* With no measurement of a series yet: rough rates (ref: naive double-precision loops on one
+ * core reach 1-3 GFLOP/s; cpu: OpenBLAS on a few cores; cuda: a fraction of tensor-core peak). */
+static const double prior_flops_per_s[SB_NBACKENDS] = {1e9, 10e9, 20e12};
+static const double prior_bytes_per_s[SB_NBACKENDS] = {1e9, 5e9, 1e12};
+
+typedef struct {
+    const sb_point *p;
+    double call_s; /* median of the measured point */
+} measured;
+
+typedef struct {
+    measured *v;
+    int n, cap;
+} history;
+
+static double point_flops(const sb_point *p, sb_mode mode, int B, int T) {
+    if (p->level == SB_MODEL) return 0; /* counts of the model live in its instance */
+    return p->desc->flops(&p->cfg, p->level, mode, p->impl->name, B, T);
+}
+static double point_bytes(const sb_point *p, sb_mode mode, int B, int T) {
+    if (p->level == SB_MODEL) return 0;
+    int elem = (int)sb_dtype_size(sb_backend_act_dtype(p->backend));
+    return p->desc->bytes(&p->cfg, p->level, mode, p->impl->name, B, T, elem);
+}
+
+static int same_series(const sb_point *a, const sb_point *b, sb_mode mode) {
+    return a->desc == b->desc && a->impl == b->impl && a->level == b->level && a->backend == b->backend &&
+           a->mode == mode && !strcmp(a->cfg.name, b->cfg.name);
+}
+
+/* Seconds of one call of p's layer in `mode` at (B, T), scaled by the analytic FLOP count (else
+ * by tokens) from, in order: the closest measured point of the same series (same batch and the
+ * largest smaller context preferred); the FLOP rate of the last measured point with the same
+ * backend, level and mode (another layer); the prior rate of the backend. */
+static double predict_call_s(const history *h, const sb_point *p, sb_mode mode, int B, int T) {
+    double f = point_flops(p, mode, B, T), by = point_bytes(p, mode, B, T);
+    const measured *best = NULL, *alike = NULL;
+    int best_score = -1;
+    for (int i = 0; i < h->n; i++) {
+        const sb_point *q = h->v[i].p;
+        if (q->backend == p->backend && q->level == p->level && q->mode == mode && point_flops(q, mode, q->batch, q->ctx) > 0)
+            alike = &h->v[i];
+        if (!same_series(q, p, mode)) continue;
+        int score = (q->batch == B) * 4 + (q->ctx <= T) * 2 + 1;
+        if (score > best_score || (score == best_score && abs(q->ctx - T) < abs(best->p->ctx - T))) {
+            best = &h->v[i];
+            best_score = score;
+        }
+    }
+    if (best) {
+        double fq = point_flops(best->p, mode, best->p->batch, best->p->ctx);
+        double scale = f > 0 && fq > 0 ? f / fq : (double)B * T / ((double)best->p->batch * best->p->ctx);
+        return best->call_s * scale;
+    }
+    if (alike && f > 0) return alike->call_s * f / point_flops(alike->p, mode, alike->p->batch, alike->p->ctx);
+    double t = f / prior_flops_per_s[p->backend], tb = by / prior_bytes_per_s[p->backend];
+    return t > tb ? t : tb;
+}
+
+/* Calls the rule makes at `call` seconds each: warm-up stops once soft_s is spent, sampling once
+ * min_samples are in and soft_s is spent, and always at hard_s (see measure.c, timing.h). */
+static double rule_calls(const sb_sample_rule *rule, double call, int warmup) {
+    double soft = ceil(rule->soft_s / call), hard = ceil(rule->hard_s / call);
+    if (warmup) return fmax(1, fmin(rule->warmup, soft)); /* (CUDA always makes all: a bound, not more) */
+    return fmax(1, fmin(fmax(rule->min_samples, soft), hard));
+}
+
+/* Whole cost of a point: state building, warm-up and sampling. A host call slower than the hard
+ * cap is made once: that first call is the only sample (measure.c). */
+static double predict_point_s(const history *h, const sb_point *p, const sb_sample_rule *rule, double *call_s,
+                              double *build_s) {
+    double call = predict_call_s(h, p, p->mode, p->batch, p->ctx), build = 0;
+    if (call <= 0) call = 1e-6;
+    if (p->mode == SB_DECODE && (p->level == SB_MODEL || !p->impl->fill_state))
+        build = predict_call_s(h, p, SB_PREFILL, p->batch, p->ctx);
+    *call_s = call;
+    *build_s = build;
+    if (p->backend != SB_CUDA && call >= rule->hard_s) return build + call;
+    return build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0));
+}
+
+static void history_add(history *h, const sb_point *p, double call_s) {
+    if (h->n == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 64;
+        measured *v = realloc(h->v, (size_t)cap * sizeof *v);
+        if (!v) return; /* predictions get coarser, nothing breaks */
+        h->v = v;
+        h->cap = cap;
+    }
+    h->v[h->n++] = (measured){p, call_s};
+}
+
+/* ---- which config fields a layer uses ------------------------------------------------------- */
+/* A config field applies to a layer when changing it changes the layer's parameters or counts
+ * (probed on the tiny config); the others are written as empty cells ("not applicable"). */
+enum { F_HEADS = 1, F_HEAD_DIM = 2, F_D_STATE = 4, F_MINI_BATCH = 8 };
+
+static double signature(const sb_layer_desc *d, const sb_config *c, sb_level l) {
+    sb_params ps = {0};
+    if (d->declare_params(c, &ps) != SB_OK) { sb_params_free(&ps); return NAN; }
+    double s = 0;
+    for (int i = 0; i < ps.count; i++) s += (double)ps.p[i].n * (i + 1);
+    sb_params_free(&ps);
+    for (int m = 0; m < SB_NMODES; m++) s += 3 * d->flops(c, l, (sb_mode)m, "", 2, 40) + 5 * d->bytes(c, l, (sb_mode)m, "", 2, 40, 4);
+    return s + 7 * d->state_bytes(c, l, 2, 40, 4);
+}
+
+static unsigned fields_used(const sb_layer_desc *d, sb_level level) {
+    sb_config base;
+    if (!sb_config_preset(d->name, "tiny", &base)) return ~0u;
+    sb_level l = level == SB_MODEL ? SB_LAYER : level;
+    double s0 = signature(d, &base, l);
+    unsigned used = 0;
+    for (int f = 0; f < 4; f++) {
+        sb_config c = base;
+        if (f == 0) c.heads *= 2;
+        if (f == 1) c.head_dim *= 2;
+        if (f == 2) c.d_state *= 2;
+        if (f == 3) c.mini_batch *= 2;
+        double s = signature(d, &c, l);
+        if (!(s == s0)) used |= 1u << f; /* a change, or a config the layer rejects */
+    }
+    return used;
+}
+
+/* ---- rows ---------------------------------------------------------------------------------- */
+typedef struct {
+    sb_meta meta;
+    int threads[SB_NBACKENDS];
+} run_ctx;
+
+static void fill_meta(sb_row *row, const run_ctx *rc, const sb_point *p) {
+    const sb_meta *m = &rc->meta;
+    char utc[32];
+    sb_utc_now(utc, sizeof utc, 0);
+    sb_row_set(row, SB_COL_RUN_ID, "%s", m->run_id);
+    sb_row_set(row, SB_COL_UTC, "%s", utc);
+    sb_row_set(row, SB_COL_GIT_SHA, "%s", m->git_sha);
+    sb_row_set(row, SB_COL_HOST, "%s", m->host);
+    sb_row_set(row, SB_COL_CPU_MODEL, "%s", m->cpu_model);
+    sb_row_int(row, SB_COL_THREADS, rc->threads[p->backend]);
+    if (m->have_gpu) {
+        sb_row_set(row, SB_COL_GPU, "%s", m->gpu.name);
+        sb_row_int(row, SB_COL_GPU_SMS, m->gpu.sms);
+        sb_row_set(row, SB_COL_CUDA, "%s", m->cuda);
+        sb_row_set(row, SB_COL_DRIVER, "%s", m->driver);
+    }
+}
+
+static void fill_point(sb_row *row, const sb_point *p, const sb_point_result *r) {
+    sb_row_set(row, SB_COL_BACKEND, "%s", sb_backend_name(p->backend));
+    sb_row_set(row, SB_COL_LAYER, "%s", p->desc->name);
+    sb_row_set(row, SB_COL_IMPL, "%s%s", p->impl->name, r && r->graph ? "+graph" : "");
+    sb_row_set(row, SB_COL_LEVEL, "%s", sb_level_name(p->level));
+    sb_row_set(row, SB_COL_MODE, "%s", sb_mode_name(p->mode));
+    sb_row_set(row, SB_COL_DTYPE, "%s", sb_dtype_name(sb_backend_act_dtype(p->backend)));
+    sb_row_set(row, SB_COL_CONFIG, "%s", p->cfg.name);
+    sb_row_int(row, SB_COL_BATCH, p->batch);
+    sb_row_int(row, SB_COL_CTX, p->ctx);
+    sb_row_int(row, SB_COL_D_MODEL, p->cfg.d_model);
+    unsigned used = fields_used(p->desc, p->level);
+    if (used & F_HEADS) sb_row_int(row, SB_COL_HEADS, p->cfg.heads);
+    if (used & F_HEAD_DIM) sb_row_int(row, SB_COL_HEAD_DIM, p->cfg.head_dim);
+    if (used & F_D_STATE) sb_row_int(row, SB_COL_D_STATE, p->cfg.d_state);
+    if (used & F_MINI_BATCH) sb_row_int(row, SB_COL_MINI_BATCH, p->cfg.mini_batch);
+    if (p->level == SB_MODEL) sb_row_int(row, SB_COL_N_LAYERS, p->cfg.n_layers);
+    double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
+    sb_row_count(row, SB_COL_TOKENS, tokens);
+    sb_row_note(row, "FLOPs count a multiply-add as 2");
+}
+
+/* Counts (SPEC §6) from the layer descriptor; the model level's live in its instance, so they
+ * are known only when the point ran (filled from the measurement then). */
+static void fill_counts(sb_row *row, const sb_point *p, double *flops, double *bytes) {
+    *flops = point_flops(p, p->mode, p->batch, p->ctx);
+    *bytes = point_bytes(p, p->mode, p->batch, p->ctx);
+    if (p->level == SB_MODEL) return;
+    int elem = (int)sb_dtype_size(sb_backend_act_dtype(p->backend));
+    sb_row_count(row, SB_COL_FLOPS, *flops);
+    sb_row_count(row, SB_COL_BYTES, *bytes);
+    sb_row_count(row, SB_COL_STATE_BYTES, p->desc->state_bytes(&p->cfg, p->level, p->batch, p->ctx, elem));
+}
+
+static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const sb_point_result *r,
+                        double flops, double bytes) {
+    const sb_stats *s = &r->stats;
+    const sb_meta *m = &rc->meta;
+    sb_row_int(row, SB_COL_SAMPLES, s->n);
+    sb_row_num(row, SB_COL_MEDIAN_MS, s->median);
+    sb_row_num(row, SB_COL_MIN_MS, s->min);
+    sb_row_num(row, SB_COL_MAX_MS, s->max);
+    sb_row_num(row, SB_COL_NOISE, s->noise);
+    double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
+    sb_row_num(row, SB_COL_US_PER_TOKEN, s->median * 1e3 / tokens);
+    if (p->backend == SB_CUDA) {
+        if (r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
+        sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
+    }
+    if (s->median <= 0 || p->level == SB_MODEL) return;
+    double tflops = flops / (s->median * 1e-3) / 1e12, gbps = bytes / (s->median * 1e-3) / 1e9;
+    sb_row_num(row, SB_COL_TFLOPS, tflops);
+    sb_row_num(row, SB_COL_GBPS, gbps);
+    if (p->backend == SB_CUDA && m->have_gpu) {
+        if (m->gpu.peak_bf16_tflops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops / m->gpu.peak_bf16_tflops);
+        if (m->gpu.peak_bw_gbps > 0) sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps / m->gpu.peak_bw_gbps);
+    } else if (p->backend != SB_CUDA) {
+        double peak = sb_cpu_peak_flops(m, rc->threads[p->backend]);
+        if (peak > 0) {
+            sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * flops / (s->median * 1e-3) / peak);
+            int th = rc->threads[p->backend];
+            sb_row_note(row, "CPU peak %.1f GFLOP/s = %d core%s x %.0f MHz x %d FLOP/cycle (AVX2 fp32 FMA); no CPU bandwidth peak",
+                        peak / 1e9, th, th == 1 ? "" : "s", m->cpu_mhz, SB_CPU_FLOP_PER_CYCLE);
+        }
+    }
+}
+
+static void build_row(sb_row *row, const run_ctx *rc, const sb_point *p, const sb_point_result *r) {
+    memset(row, 0, sizeof *row);
+    fill_meta(row, rc, p);
+    fill_point(row, p, r);
+    double flops, bytes;
+    fill_counts(row, p, &flops, &bytes);
+    if (r->stats.n > 0) fill_timing(row, rc, p, r, flops, bytes);
+    if (r->note[0]) sb_row_note(row, "%s", r->note);
+    sb_row_set(row, SB_COL_STATUS, "%s", r->status);
+}
+
+static sb_status write_row(int fd, const sb_row *row) {
+    const char *cells[SB_NCOLS];
+    for (int i = 0; i < SB_NCOLS; i++) cells[i] = row->cell[i];
+    return sb_csv_append_row(fd, cells, SB_NCOLS);
+}
+
+/* The key of a planned point, impl without a "+..." launch suffix (resume matches on it). */
+static void point_key(const sb_point *p, char *buf, size_t sz) {
+    sb_row row;
+    memset(&row, 0, sizeof row);
+    fill_point(&row, p, NULL);
+    char *cells[SB_NCOLS];
+    for (int i = 0; i < SB_NCOLS; i++) cells[i] = row.cell[i];
+    int idx[SB_NKEY];
+    for (int k = 0; k < SB_NKEY; k++) idx[k] = (int)sb_key_cols[k];
+    sb_key_join(buf, sz, cells, idx);
+}
+
+/* ---- output file ----------------------------------------------------------------------------- */
+static int mkdir_parents(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *s = buf + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return 0;
+            *s = '/';
+        }
+    return 1;
+}
+
+static void default_out(const run_ctx *rc, const sb_preset *p, char *out, size_t sz) {
+    char slug[160], utc[32];
+    sb_machine_slug(&rc->meta, slug, sizeof slug);
+    sb_utc_now(utc, sizeof utc, 1);
+    snprintf(out, sz, "results/%s/%s-%s.csv", slug, p->name, utc);
+}
+
+/* Keys already in an existing results file (resume). Returns 0, or 2 after a message. A row torn
+ * by a kill (no final newline) is cut off first; the file is touched only when it is valid. */
+static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *run_id, size_t run_id_sz) {
+    *keys = NULL;
+    *nkeys = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* nothing to resume: a fresh file */
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)len + 1);
+    if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) { fclose(f); free(text); return sb_usage_error("%s: cannot read", path); }
+    fclose(f);
+    size_t keep = (size_t)len;
+    while (keep > 0 && text[keep - 1] != '\n') keep--;
+    sb_table t;
+    if (sb_table_parse(text, keep, path, &t) != SB_OK) { free(text); return sb_usage_error("--resume: %s", sb_last_error()); }
+    free(text);
+    int ok = t.ncols == SB_NCOLS;
+    for (int i = 0; ok && i < SB_NCOLS; i++) ok = !strcmp(t.header[i], sb_col_names[i]);
+    if (!ok) { sb_table_free(&t); return sb_usage_error("--resume: %s does not have the results header of this seqbench", path); }
+    if (t.nrows) snprintf(run_id, run_id_sz, "%s", t.rows[0][SB_COL_RUN_ID]);
+    *keys = calloc(t.nrows + 1, sizeof **keys);
+    int idx[SB_NKEY];
+    for (int k = 0; k < SB_NKEY; k++) idx[k] = (int)sb_key_cols[k];
+    for (size_t r = 0; *keys && r < t.nrows; r++) {
+        char *plus = strchr(t.rows[r][SB_COL_IMPL], '+');
+        if (plus) *plus = '\0';
+        char key[1024];
+        sb_key_join(key, sizeof key, t.rows[r], idx);
+        (*keys)[(*nkeys)++] = strdup(key);
+    }
+    sb_table_free(&t);
+    size_t cut;
+    if ((size_t)len != keep && sb_csv_trim_partial(path, &cut) == SB_OK)
+        fprintf(stderr, "seqbench: resume: removed a torn last row (%zu bytes) from %s\n", cut, path);
+    return 0;
+}
+
+static int key_done(char **keys, size_t n, const char *key) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(keys[i], key)) return 1;
+    return 0;
+}
+
+/* Opens the CSV: a new file with its header, or (resume) the existing one for appending. */
+static int open_out(const char *path, int resume, int *fd) {
+    if (!mkdir_parents(path)) return sb_usage_error("cannot create the folder of %s: %s", path, strerror(errno));
+    if (resume && access(path, F_OK) == 0) {
+        *fd = open(path, O_WRONLY | O_APPEND);
+        if (*fd < 0) return sb_usage_error("%s: %s", path, strerror(errno));
+        return 0;
+    }
+    *fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (*fd < 0)
+        return sb_usage_error("%s: %s%s", path, strerror(errno), errno == EEXIST ? " (use --resume to continue it, or another --out)" : "");
+    if (sb_csv_append_row(*fd, sb_col_names, SB_NCOLS) != SB_OK) {
+        close(*fd);
+        unlink(path);
+        return sb_usage_error("%s", sb_last_error());
+    }
+    return 0;
+}
+
+/* ---- progress ---------------------------------------------------------------------------------- */
+static void fmt_duration(double s, char *buf, size_t sz) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, sz, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(buf, sz, "%ldm%02lds", t / 60, t % 60);
+}
+
+static void progress(int i, int n, const sb_point *p, const sb_row *row, double elapsed, double eta) {
+    char e[32], r[32];
+    fmt_duration(elapsed, e, sizeof e);
+    fmt_duration(eta, r, sizeof r);
+    const char *st = row->cell[SB_COL_STATUS];
+    fprintf(stderr, "[%*d/%d] %-10s %-12s %-4s %-5s %-7s B=%-3d T=%-6d ", n >= 100 ? 3 : 2, i + 1, n, p->desc->name,
+            row->cell[SB_COL_IMPL], sb_backend_name(p->backend), sb_level_name(p->level), sb_mode_name(p->mode), p->batch, p->ctx);
+    if (!strcmp(st, "ok"))
+        fprintf(stderr, "%10s ms  %8s us/tok  (%s samples, noise %.2f%%)", row->cell[SB_COL_MEDIAN_MS],
+                row->cell[SB_COL_US_PER_TOKEN], row->cell[SB_COL_SAMPLES], 100 * atof(row->cell[SB_COL_NOISE]));
+    else
+        fprintf(stderr, "%s", st);
+    fprintf(stderr, "  | elapsed %s, ETA %s\n", e, r);
+}
+
+/* ---- seqbench run ------------------------------------------------------------------------------ */
+static void dry_run(const sb_point *pts, int n, const sb_run_opts *o) {
+    printf("preset %s: %d points\n", o->preset->name, n);
+    for (int i = 0; i < n; i++) {
+        char key[1024];
+        point_key(&pts[i], key, sizeof key);
+        printf("%s\n", key);
+    }
+}
+
+int cmd_run(int argc, char **argv) {
+    sb_run_opts o;
+    int rc = sb_parse_run_opts(argc, argv, &o);
+    if (rc) return rc;
+    sb_point *pts;
+    int n = sb_plan_points(&o, &pts);
+    if (n < 0) return 2;
+    if (o.dry_run) { dry_run(pts, n, &o); free(pts); return 0; }
+
+    run_ctx ctx;
+    sb_meta_collect(&ctx.meta);
+    char out[4096];
+    if (o.out[0]) snprintf(out, sizeof out, "%s", o.out);
+    else default_out(&ctx, o.preset, out, sizeof out);
+    char **done = NULL;
+    size_t ndone = 0;
+    if (o.resume && (rc = read_done_keys(out, &done, &ndone, ctx.meta.run_id, sizeof ctx.meta.run_id))) { free(pts); return rc; }
+    int fd = -1;
+    if ((rc = open_out(out, o.resume, &fd))) { free(pts); return rc; }
+
+    ctx.threads[SB_REF] = sb_pin_threads(SB_REF);
+    ctx.threads[SB_CPU] = sb_pin_threads(SB_CPU);
+    ctx.threads[SB_CUDA] = 1;
+    fprintf(stderr, "seqbench run: preset %s, %d points -> %s (%s, git %s)\n", o.preset->name, n, out, ctx.meta.host,
+            ctx.meta.git_sha);
+
+    const sb_preset *ps = o.preset;
+    history h = {0};
+    sb_input_cache cache = {0};
+    double start = sb_now_s();
+    int measured_points = 0, skipped_resume = 0, io_error = 0;
+    for (int i = 0; i < n && !io_error; i++) {
+        const sb_point *p = &pts[i];
+        char key[1024];
+        point_key(p, key, sizeof key);
+        if (key_done(done, ndone, key)) { skipped_resume++; continue; }
+        double call_s, build_s, cost = predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
+        char why[160];
+        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after building the state by a prefill of ~" : "");
+        if (build_s > 0) snprintf(why + strlen(why), sizeof why - strlen(why), "%.2g s", build_s);
+        sb_point_result r;
+        memset(&r, 0, sizeof r);
+        if (ps->point_budget_s > 0 && cost > ps->point_budget_s) {
+            snprintf(r.status, sizeof r.status, "skipped");
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s on %s) > the %s preset's %.0f s per point",
+                     cost, why, sb_backend_name(p->backend), ps->name, ps->point_budget_s);
+        } else if (ps->total_budget_s > 0 && elapsed + cost > ps->total_budget_s) {
+            snprintf(r.status, sizeof r.status, "skipped");
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %s preset's %.0f s budget",
+                     cost, why, ps->name, ps->total_budget_s);
+        } else {
+            sb_measure_point(p, &ps->rule, o.seed, &cache, &r);
+            if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3);
+            measured_points++;
+        }
+        sb_row row;
+        build_row(&row, &ctx, p, &r);
+        if (write_row(fd, &row) != SB_OK) {
+            fprintf(stderr, "seqbench: %s\n", sb_last_error());
+            io_error = 1;
+        }
+        double eta = 0;
+        for (int j = i + 1; j < n; j++) {
+            double c, b, pc = predict_point_s(&h, &pts[j], &ps->rule, &c, &b);
+            if (ps->point_budget_s <= 0 || pc <= ps->point_budget_s) eta += pc;
+        }
+        elapsed = sb_now_s() - start;
+        if (ps->total_budget_s > 0 && elapsed + eta > ps->total_budget_s) eta = ps->total_budget_s - elapsed;
+        progress(i, n, p, &row, elapsed, eta > 0 ? eta : 0);
+    }
+    close(fd);
+    if (skipped_resume) fprintf(stderr, "seqbench: resume: %d points were already in %s\n", skipped_resume, out);
+    char total[32];
+    fmt_duration(sb_now_s() - start, total, sizeof total);
+    fprintf(stderr, "seqbench run: %d points measured in %s -> %s\n", measured_points, total, out);
+    printf("%s\n", out);
+    for (size_t i = 0; i < ndone; i++) free(done[i]);
+    free(done);
+    free(h.v);
+    free(pts);
+    sb_input_cache_free(&cache);
+    return io_error ? 1 : 0;
+}

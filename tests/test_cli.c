@@ -1,0 +1,141 @@
+/* test_cli.c: bad input to `seqbench run` exits 2 with exactly one line on stderr and creates no
+ * output file, neither the one named by --out nor the default results/ folder (SPEC §9). Each case
+ * runs the binary ($SEQBENCH_BIN) in a fresh temporary folder. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "../layers/seqbench.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void bin_path(char *out, size_t sz) {
+    const char *b = getenv("SEQBENCH_BIN");
+    char *abs = realpath(b ? b : "build/seqbench", NULL);
+    snprintf(out, sz, "%s", abs ? abs : "build/seqbench");
+    free(abs);
+}
+
+/* Runs `cmd` in dir; returns the exit code; stderr in dir/stderr, stdout discarded. */
+static int run_in(const char *dir, const char *cmd) {
+    char full[8192];
+    snprintf(full, sizeof full, "cd %s && %s >/dev/null 2>stderr", dir, cmd);
+    int rc = system(full);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static int count_lines(const char *path, char *first, size_t sz) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    char line[4096];
+    first[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        if (!n) snprintf(first, sz, "%s", line);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int exists(const char *dir, const char *name) {
+    char p[4200];
+    struct stat s;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &s) == 0;
+}
+
+typedef struct {
+    char args[160];
+    char expect[48]; /* a word the message must contain */
+    int with_out;    /* 1: --out out.csv; 0: the default results/... path */
+    int needs_no_gpu;
+} cli_case;
+
+ParameterizedTestParameters(cli, bad_input) {
+    static cli_case cases[] = {
+        {"--layers transformerxl", "unknown layer", 1, 0},
+        {"--layers attention,bogus", "unknown layer", 0, 0},
+        {"--ctx 0", "positive", 1, 0},
+        {"--ctx -1k", "positive", 0, 0},
+        {"--ctx 8k:1k", "reversed", 1, 0},
+        {"--ctx 1k:", "malformed", 1, 0},
+        {"--ctx abc", "malformed", 1, 0},
+        {"--preset turbo", "unknown preset", 1, 0},
+        {"--preset turbo", "unknown preset", 0, 0},
+        {"--backend tpu", "unknown backend", 1, 0},
+        {"--levels op,kernel", "unknown level", 1, 0},
+        {"--modes train", "unknown mode", 1, 0},
+        {"--batch 16,,512", "batch", 1, 0},
+        {"--batch x", "batch", 0, 0},
+        {"--batch 0", "batch", 1, 0},
+        {"--config 7b", "unknown config", 1, 0},
+        {"--impl nosuchimpl", "no selected layer", 1, 0},
+        {"--frobnicate", "unknown option", 1, 0},
+        {"--ctx", "needs a value", 0, 0},
+        {"--seed -3", "seed", 1, 0},
+        {"--backend cuda", "not available", 1, 1},
+        {"--preset paper", "needs a CUDA GPU", 0, 1},
+    };
+    return cr_make_param_array(cli_case, cases, sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(cli_case *c, cli, bad_input) {
+    if (c->needs_no_gpu && sb_backend_available(SB_CUDA)) cr_skip_test("a GPU is present: '%s' is valid here", c->args);
+    char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192], err[4200], first[4096];
+    cr_assert_not_null(mkdtemp(tmp));
+    bin_path(bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci %s%s", bin, c->with_out ? "--out out.csv " : "", c->args);
+    if (strstr(c->args, "--preset")) /* the case's own preset, not ci */
+        snprintf(cmd, sizeof cmd, "%s run %s%s", bin, c->with_out ? "--out out.csv " : "", c->args);
+    int rc = run_in(tmp, cmd);
+    snprintf(err, sizeof err, "%s/stderr", tmp);
+    int lines = count_lines(err, first, sizeof first);
+    cr_expect_eq(rc, 2, "'%s': exit %d, expected 2", c->args, rc);
+    cr_expect_eq(lines, 1, "'%s': %d lines on stderr, expected one", c->args, lines);
+    cr_expect(strstr(first, c->expect) != NULL, "'%s': message '%s' does not mention '%s'", c->args, first, c->expect);
+    cr_expect(!exists(tmp, "out.csv"), "'%s': an output file was created", c->args);
+    cr_expect(!exists(tmp, "results"), "'%s': a results/ folder was created", c->args);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    system(cmd);
+}
+
+/* An existing file is never overwritten: without --resume the run refuses and leaves it alone. */
+Test(cli, refuses_to_overwrite) {
+    char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192], err[4200], first[4096];
+    cr_assert_not_null(mkdtemp(tmp));
+    bin_path(bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "echo precious > %s/out.csv", tmp);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci --out out.csv", bin);
+    cr_expect_eq(run_in(tmp, cmd), 2);
+    snprintf(err, sizeof err, "%s/stderr", tmp);
+    cr_expect_eq(count_lines(err, first, sizeof first), 1);
+    cr_expect(strstr(first, "--resume") != NULL, "%s", first);
+    snprintf(err, sizeof err, "%s/out.csv", tmp);
+    cr_expect_eq(count_lines(err, first, sizeof first), 1);
+    cr_expect_str_eq(first, "precious\n");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    system(cmd);
+}
+
+/* --dry-run lists the points of the preset and writes nothing. */
+Test(cli, dry_run_lists_points) {
+    char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192];
+    cr_assert_not_null(mkdtemp(tmp));
+    bin_path(bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "cd %s && %s run --preset ci --layers attention --levels op --modes prefill --ctx 32:128 --dry-run > list", tmp, bin);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/list", tmp);
+    char first[4096];
+    cr_expect_eq(count_lines(cmd, first, sizeof first), 4, "header + 3 points (32, 64, 128)");
+    cr_expect(strstr(first, "3 points") != NULL, "%s", first);
+    cr_expect(!exists(tmp, "results"));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    system(cmd);
+}
