@@ -7,7 +7,8 @@
  *   float angle would already be off by ~1e-3 rad.
  * fill_kv_random: hash-based random K, V for a decode state without a prefill.
  *
- * Memory-bound, 16-byte accesses; measured speed: not yet measured on a GPU.
+ * Memory-bound, 16-byte accesses. Measured (H100 80GB HBM3, dev/attention_bench.cu): rope_scatter
+ * at B 16, T 4k, H 32, d 64 in 0.668 ms = 2410 GB/s (q|k|v read, q, k, v written).
  */
 #include "attention_rope.cuh"
 
