@@ -91,6 +91,7 @@ def load_scan_ref(root):
 
 
 def mamba_version(root):
+    """From mamba_ssm/__init__.py (an installed package) or the VERSION file fetch_wheels.sh writes."""
     try:
         with open(os.path.join(root, "mamba_ssm", "__init__.py")) as f:
             for line in f:
@@ -98,7 +99,11 @@ def mamba_version(root):
                     return line.split("=", 1)[1].strip().strip("\"'")
     except OSError:
         pass
-    return os.path.basename(os.path.normpath(root))
+    try:
+        with open(os.path.join(root, "VERSION")) as f:
+            return f.read().strip()
+    except OSError:
+        return os.path.basename(os.path.normpath(root))
 
 
 def params(device, E, N, g):
@@ -177,7 +182,7 @@ def main():
 
     if "prefill" in modes:
         scan_ref, err = None, "" if root else "mamba_ssm sources not found (run fetch_wheels.sh or pass --mamba-src)"
-        if root:
+        if root and not peer.fill:
             try:
                 scan_ref = load_scan_ref(root)
             except Exception as exc:
@@ -198,7 +203,7 @@ def main():
 
     if "decode" in modes:
         ssu, err, check = None, "" if root else "mamba_ssm sources not found (run fetch_wheels.sh or pass --mamba-src)", ""
-        if root:
+        if root and not peer.fill:
             try:
                 ssu = load_ssu(root)
                 check = check_ssu(ssu) if args.device == "cuda" else "loaded by path"

@@ -246,13 +246,15 @@ class Meta:
         self.cols = dict(
             run_id=run_id or os.environ.get("SEQBENCH_RUN_ID") or f"{utc_now(True)}-{os.getpid() & 0xffff:04x}",
             git_sha=_git_sha(), host=socket.gethostname(), cpu_model=_cpu_model(),
+            threads=torch.get_num_threads(), gpu="", gpu_sms="", cuda="", driver="",
         )
         if device == "cuda":
-            p = torch.cuda.get_device_properties(torch.cuda.current_device())
-            self.cols.update(threads=1, gpu=p.name, gpu_sms=p.multi_processor_count,
-                             cuda=torch.version.cuda or "", driver=_cuda_driver_version())
-        else:
-            self.cols.update(threads=torch.get_num_threads(), gpu="", gpu_sms="", cuda="", driver="")
+            try:  # may fail only in --fill-missing mode, where the GPU need not work
+                p = torch.cuda.get_device_properties(torch.cuda.current_device())
+                self.cols.update(threads=1, gpu=p.name, gpu_sms=p.multi_processor_count,
+                                 cuda=torch.version.cuda or "", driver=_cuda_driver_version())
+            except Exception:
+                self.cols.update(threads=1, cuda=torch.version.cuda or "")
 
 
 # ---- CSV ---------------------------------------------------------------------------------------
@@ -385,6 +387,25 @@ def load_peaks(path):
 
 
 # ---- one point ---------------------------------------------------------------------------------
+KEY_COLUMNS = ("backend", "layer", "impl", "level", "mode", "dtype", "config", "batch", "ctx")
+
+
+def point_key(fields):
+    """The key of a point (SPEC §10), as strings."""
+    return tuple(_fmt(fields.get(c, "")) for c in KEY_COLUMNS)
+
+
+def read_keys(path, run_id):
+    """Keys of the rows of `run_id` already in the CSV at path."""
+    keys = set()
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            for rec in csv.DictReader(f):
+                if rec.get("run_id") == run_id:
+                    keys.add(tuple(rec.get(c, "") for c in KEY_COLUMNS))
+    return keys
+
+
 def _tensors(out):
     if isinstance(out, torch.Tensor):
         return [out]
@@ -411,12 +432,14 @@ class Peer:
 
     def __init__(self, args):
         self.device = args.device
-        if self.device == "cuda" and not torch.cuda.is_available():
+        self.fill = args.fill_missing
+        if self.device == "cuda" and not self.fill and not torch.cuda.is_available():
             raise SystemExit("--device cuda but torch sees no GPU (use --device cpu for the smoke mode)")
         rule = SampleRule(min_samples=args.min_samples, soft_s=args.soft_s, hard_s=args.hard_s)
-        self.timer = CudaTimer(rule) if self.device == "cuda" else CpuTimer(rule)
+        self.timer = None if self.fill else CudaTimer(rule) if self.device == "cuda" else CpuTimer(rule)
         self.meta = Meta(self.device, args.run_id)
         self.out = CsvOut(args.out)
+        self.done = read_keys(args.out, self.meta.cols["run_id"]) if self.fill else set()
         self.peaks = load_peaks(args.peaks)
         self.verbose = not args.quiet
         self.counts = {s: 0 for s in STATUSES}
@@ -450,7 +473,21 @@ class Peer:
             val = f"{row['median_ms']:.4g} ms" if row["status"] == "ok" else row["note"][:200]
             print(f"[{row['status']:>7}] {what}: {val}", flush=True)
 
+    def _filled(self, fields, counts):
+        """--fill-missing: an error row for a point this run has no row for; True if handled."""
+        if not self.fill:
+            return False
+        if point_key(fields) not in self.done:
+            row = self.row(fields)
+            row["status"] = "error"
+            row["flops"], row["bytes"], row["state_bytes"] = counts["flops"], counts["bytes"], counts["state_bytes"]
+            self._note(row, f"peer process failed before this point: {self.fill}", counts["note"])
+            self.emit(row)
+        return True
+
     def skip(self, fields, counts, reason):
+        if self._filled(fields, counts):
+            return
         row = self.row(fields)
         row["status"] = "skipped"
         row["flops"], row["bytes"], row["state_bytes"] = counts["flops"], counts["bytes"], counts["state_bytes"]
@@ -458,6 +495,8 @@ class Peer:
         self.emit(row)
 
     def error(self, fields, counts, reason):
+        if self._filled(fields, counts):
+            return
         row = self.row(fields)
         row["status"] = "error"
         self._note(row, reason, counts["note"] if counts else "")
@@ -467,6 +506,8 @@ class Peer:
         """build() allocates the inputs and returns fn (no arguments, returns the output).
         fields: the point's columns (backend, layer, impl, level, mode, dtype, config, batch, ctx,
         shapes, tokens). counts: from *_counts(). One row is written whatever happens."""
+        if self._filled(fields, counts):
+            return "error"
         row = self.row(fields)
         row["status"] = "error"
         fn = out = None
@@ -537,6 +578,9 @@ def common_args(description, default_config):
     p.add_argument("--soft-s", type=float, default=2.0, help="stop sampling after this once min samples are in")
     p.add_argument("--hard-s", type=float, default=15.0, help="never sample a point longer")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--fill-missing", metavar="REASON", default=None,
+                   help="time nothing: write an error row (note REASON) for each point of this run_id that has "
+                        "no row yet (run_peers.sh uses it after a peer crashed or timed out)")
     return p
 
 
