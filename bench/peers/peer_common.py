@@ -12,7 +12,8 @@
 - run_point(): builds a point, checks its first output for NaN/Inf, times it, and writes one row
   with status ok / oom / nan / skipped / error; one failing point never stops the sweep.
 
-Pure Python (csv, json, subprocess) plus torch; nothing here needs a GPU to be imported.
+Pure Python (csv, json, subprocess) plus torch; nothing here needs a GPU to be imported, and the
+CSV, sample-rule and count functions need no torch at all (bench/peers/test_peer_common.py).
 """
 import argparse
 import csv
@@ -27,8 +28,12 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 
-import torch
+try:  # the CSV, protocol and count functions need no torch (test_peer_common.py runs without it)
+    import torch
+except ImportError:
+    torch = None
 
 COLUMNS = [
     "run_id", "utc", "git_sha", "host", "cpu_model", "threads", "gpu", "gpu_sms", "gpu_clock_mhz",
@@ -51,7 +56,11 @@ MAMBA_CONFIGS = {
     "125m": dict(d_model=768, d_inner=1536, d_state=16),
     "tiny": dict(d_model=64, d_inner=128, d_state=16),
 }
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def torch_dtype(name):
+    return getattr(torch, DTYPES[name])
 
 
 # ---- shapes from the command line --------------------------------------------------------------
@@ -543,16 +552,18 @@ class Peer:
             row["status"] = "oom" if is_oom(exc) else "error"
             msg = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             self._note(row, msg[:300])
+            if row["status"] == "error":
+                traceback.print_exc(limit=6)  # into the log; the row keeps the first line
             exc = None
         finally:
             fn = out = None
             gc.collect()
             if cuda:
-                try:
+                try:  # after a sticky CUDA error these raise too; the next point will say so
                     torch.cuda.synchronize()
+                    torch.cuda.empty_cache()
                 except Exception:
                     pass
-                torch.cuda.empty_cache()
         if row["status"] != "ok":
             row["flops"], row["bytes"], row["state_bytes"] = counts["flops"], counts["bytes"], counts["state_bytes"]
         self._note(row, extra_note, counts["note"])

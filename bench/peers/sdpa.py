@@ -58,7 +58,8 @@ def main():
         args.decode_batch = [2] if args.device == "cpu" else [16, 512]
     cfg = pc.CONFIGS[args.config]
     D, H, d = cfg["d_model"], cfg["heads"], cfg["head_dim"]
-    dtype, s = pc.DTYPES[args.dtype], torch.tensor([], dtype=pc.DTYPES[args.dtype]).element_size()
+    dtype = pc.torch_dtype(args.dtype)
+    s = torch.tensor([], dtype=dtype).element_size()
     peer = pc.Peer(args)
     pc.seed_all(0)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
