@@ -225,7 +225,8 @@ def main():
                     return lambda: ssu.selective_state_update(st, **a, dt_softplus=True)
 
                 peer.run_point(f, counts, build, f"mamba_ssm {version} Triton selective_state_update loaded by path, "
-                                                 f"dt_softplus=True, state fp32 in place; independent of ctx; {check}")
+                                                 f"dt_softplus=True, state fp32 in place; independent of ctx; eager launch "
+                                                 f"(no CUDA graph: launch overhead is in the time); {check}")
     peer.summary("mamba_peer")
 
 

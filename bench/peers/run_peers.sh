@@ -44,6 +44,7 @@ OUT=$(cd "$OUT" && pwd)
 CSV=$OUT/peers.csv
 LOG=$OUT/peers.log
 exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
 export PYTHONUNBUFFERED=1
 export SEQBENCH_RUN_ID=${SEQBENCH_RUN_ID:-peers-$(date -u +%Y%m%dT%H%M%SZ)}
 echo "run_peers: $(date -u +%FT%TZ) run_id $SEQBENCH_RUN_ID quick=$QUICK device=$DEVICE -> $CSV"
@@ -142,3 +143,6 @@ for (backend, status), n in sorted(by.items()):
     print(f"    {backend:12s} {status:8s} {n}")
 PYEOF
 echo "run_peers: done in $(($(date +%s) - START)) s -> $CSV, $LOG"
+exec 1>&- 2>&-
+wait "$TEE_PID" 2>/dev/null   # let tee write the last lines before the command returns
+exit 0

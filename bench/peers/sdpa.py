@@ -77,7 +77,7 @@ def main():
                         continue
                     build = (build_prefill if mode == "prefill" else build_decode)(args.device, dtype, B, H, T, d)
                     note = f"torch {torch.__version__} SDPBackend.{BACKENDS[impl]}; layout [B,H,T,d]" + (
-                        "; decode: 1 query vs KV cache of T, is_causal=False" if mode == "decode" else "; is_causal=True")
+                        "; decode: 1 query vs KV cache of T, is_causal=False, eager launch (no CUDA graph)" if mode == "decode" else "; is_causal=True")
                     with sdpa_kernel(getattr(SDPBackend, BACKENDS[impl])):
                         peer.run_point(fields, counts, build, note)
     peer.summary("sdpa")
