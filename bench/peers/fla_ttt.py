@@ -54,10 +54,10 @@ def make_inputs(device, dtype, B, T, H, d, seed=0):
     q, v ~ N(0,1); k L2-normalised per head (as fla's tests; keeps the un-normalised inner loop in
     range); eta = sigmoid(N(0,1)) / d (base lr 1.0); LN weight ~ 1 + N(0,.1), bias ~ N(0,.1);
     W1, b1 ~ N(0, .02)."""
-    g = torch.Generator(device="cpu").manual_seed(seed)
+    g = torch.Generator(device=device).manual_seed(seed)  # on the device: T=32k inputs are GBs
 
     def rn(*shape, std=1.0, mean=0.0):
-        return (torch.randn(*shape, generator=g) * std + mean).to(device)
+        return torch.randn(*shape, generator=g, device=device) * std + mean
 
     q = rn(B, T, H, d).to(dtype)
     k = F.normalize(rn(B, T, H, d), p=2, dim=-1).to(dtype)

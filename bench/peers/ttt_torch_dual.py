@@ -109,16 +109,16 @@ IMPLS = {"dual": ttt_linear_dual, "primal": ttt_linear_primal}
 def op_inputs(device, dtype, B, H, T, d, b=MINI_BATCH, seed=0):
     """Like layers/ttt_common.c: XQ, XK, XV ~ N(0,1); lr = sigmoid(N(0,1)) / d (base lr 1);
     tau_i = max(0, 1/(i+1) + N(0,.02)); ttt_norm weight 1 + N(0,.1), bias N(0,.1); W1, b1 ~ N(0,.02)."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)  # on the device: T=32k inputs are GBs
 
     def rn(*shape, std=1.0, mean=0.0):
-        return torch.randn(*shape, generator=gen) * std + mean
+        return torch.randn(*shape, generator=gen, device=device) * std + mean
 
-    XQ, XK, XV = (rn(B, H, T, d).to(device=device, dtype=dtype) for _ in range(3))
-    lr = (torch.sigmoid(rn(B, H, T)) / d).to(device=device, dtype=dtype)
-    tau = torch.clamp(1.0 / torch.arange(1, b + 1) + rn(b, std=0.02), min=0).to(device)
-    gamma, beta = rn(H, d, std=0.1, mean=1.0).to(device), rn(H, d, std=0.1).to(device)
-    W1, b1 = rn(H, d, d, std=0.02).to(device), rn(H, 1, d, std=0.02).to(device)
+    XQ, XK, XV = (rn(B, H, T, d).to(dtype) for _ in range(3))
+    lr = (torch.sigmoid(rn(B, H, T)) / d).to(dtype)
+    tau = torch.clamp(1.0 / torch.arange(1, b + 1, device=device) + rn(b, std=0.02), min=0)
+    gamma, beta = rn(H, d, std=0.1, mean=1.0), rn(H, d, std=0.1)
+    W1, b1 = rn(H, d, d, std=0.02), rn(H, 1, d, std=0.02)
     return XQ, XK, XV, lr, tau, gamma, beta, W1, b1
 
 
