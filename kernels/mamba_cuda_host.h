@@ -21,7 +21,7 @@ extern "C" {
 
 /* How many segments to split T into, given `slots` = blocks of the scan kernel that the GPU runs
  * at once (SMs x resident blocks per SM). channel_blocks = B * E / MAMBA_SCAN_CH.
- * S = 1 (plain version 2) when the channel blocks alone fill half the GPU or more; otherwise as
+ * S = 1 (plain version 2) when the channel blocks alone fill more than half of one wave; otherwise as
  * many segments as fit in one wave, each at least MAMBA_MIN_SEG tokens and a multiple of
  * MAMBA_SCAN_TC long. Outputs S >= 1 and seg_len (S * seg_len >= T > (S-1) * seg_len). */
 void mamba_scan_plan(long long channel_blocks, int T, int slots, int *S, int *seg_len);

@@ -17,7 +17,7 @@
  *            and sum(delta); pass 2 starts segment s from the carry folded over segments < s
  *            (the recurrence composes: (a2,b2)o(a1,b1) = (a2 a1, a2 b1 + b2), and the decay of a
  *            whole segment is exp(A sum(delta))), then scans it exactly as version 2.
- *            Chosen by mamba_scan_plan: only when the channel blocks fill less than half of one
+ *            Chosen by mamba_scan_plan: only when the channel blocks fill at most half of one
  *            wave (1.4b at B 16 = 512 blocks of 128 channels fills an H100's 132 SMs x 4: plain
  *            version 2; B 1 = 32 blocks: 16 segments). Costs a second pass over the tokens.
  * measured speed: not yet measured on a GPU.
