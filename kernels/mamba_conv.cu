@@ -14,7 +14,7 @@
 #include "mamba_conv.cuh"
 
 /* ---- version 1 ------------------------------------------------------------------------------- */
-__global__ void __launch_bounds__(256) mamba_conv_kernel1(const mamba_conv_args a) {
+static __global__ void __launch_bounds__(256) mamba_conv_kernel1(const mamba_conv_args a) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)a.B * a.T * a.E) return;
     const int e = (int)(idx % a.E);
@@ -60,7 +60,7 @@ __device__ __forceinline__ void store_bf16x8(bf16 *p, const float (&v)[8]) {
 
 /* Threads: (b, token run, 8-channel group) with the group fastest, so that a warp reads 32 x 16
  * contiguous bytes of one row. */
-__global__ void __launch_bounds__(256) mamba_conv_kernel2(const mamba_conv_args a) {
+static __global__ void __launch_bounds__(256) mamba_conv_kernel2(const mamba_conv_args a) {
     constexpr int K = CONV_K;
     const int groups = a.E / 8, runs = (a.T + CONV_TT - 1) / CONV_TT;
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -112,7 +112,7 @@ __global__ void __launch_bounds__(256) mamba_conv_kernel2(const mamba_conv_args 
 /* ---- conv state ------------------------------------------------------------------------------ */
 /* One thread per (b, e). out[j] = x[T-(K-1)+j] or, before the sequence, the old state shifted by T
  * (old[j+T]): reading j+T > j before writing j keeps the in-place update correct. */
-__global__ void __launch_bounds__(256) mamba_conv_state_kernel(const mamba_conv_args a, float *out) {
+static __global__ void __launch_bounds__(256) mamba_conv_state_kernel(const mamba_conv_args a, float *out) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)a.B * a.E) return;
     const int e = (int)(idx % a.E), b = (int)(idx / a.E), K = a.K;
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(256) mamba_conv_state_kernel(const mamba_conv_
 }
 
 /* Decode: one thread per (b, e); the window is the state then the new input. */
-__global__ void __launch_bounds__(256) mamba_conv_step_kernel(const mamba_conv_args a, float *hist) {
+static __global__ void __launch_bounds__(256) mamba_conv_step_kernel(const mamba_conv_args a, float *hist) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)a.B * a.E) return;
     const int e = (int)(idx % a.E), b = (int)(idx / a.E), K = a.K;
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(256) mamba_conv_step_kernel(const mamba_conv_a
 }
 
 /* splitmix64 of (seed, i) -> uniform(-1, 1) */
-__global__ void __launch_bounds__(256) mamba_fill_kernel(float *x, size_t n, float scale, unsigned long long seed) {
+static __global__ void __launch_bounds__(256) mamba_fill_kernel(float *x, size_t n, float scale, unsigned long long seed) {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     unsigned long long z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);

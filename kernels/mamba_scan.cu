@@ -41,7 +41,7 @@
 /* ---- version 1: one thread per (b, e) ------------------------------------------------------- */
 /* NMAX: compile-time bound on N so that h[] stays in registers (indexed by unrolled constants). */
 template <int NMAX>
-__global__ void __launch_bounds__(128) mamba_scan_kernel1(const mamba_scan_args a) {
+static __global__ void __launch_bounds__(128) mamba_scan_kernel1(const mamba_scan_args a) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)a.B * a.E) return;
     const int b = (int)(idx / a.E), e = (int)(idx % a.E), N = a.N;
@@ -174,7 +174,7 @@ __device__ __forceinline__ void scan_convert_bc(scan_smem<N, DT> &s, int buf, in
  * Otherwise: segment s starts from the carry of the summaries of segments < s, writes y, and the
  * last segment writes the final state. With S = 1 this is version 2. */
 template <int N, typename DT, bool SUMMARY>
-__global__ void __launch_bounds__(CH, N <= 16 ? 4 : 3) mamba_scan_kernel2(const mamba_scan_args a) {
+static __global__ void __launch_bounds__(CH, N <= 16 ? 4 : 3) mamba_scan_kernel2(const mamba_scan_args a) {
     static_assert(N % 4 == 0 && N <= 32, "N: multiple of 4, at most 32");
     __shared__ __align__(16) scan_smem<N, DT> s;
     const int c = threadIdx.x, e0 = blockIdx.x * CH, e = e0 + c, b = blockIdx.y, seg = blockIdx.z;

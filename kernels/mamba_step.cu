@@ -18,7 +18,7 @@
 
 /* ---- version 1 ------------------------------------------------------------------------------- */
 template <int NMAX>
-__global__ void __launch_bounds__(128) mamba_step_kernel1(const mamba_scan_args a) {
+static __global__ void __launch_bounds__(128) mamba_step_kernel1(const mamba_scan_args a) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (long long)a.B * a.E) return;
     const int b = (int)(idx / a.E), e = (int)(idx % a.E), N = a.N;
@@ -53,7 +53,7 @@ __device__ __forceinline__ float4 load_bf16x4(const bf16 *p) {
 
 /* All lanes run to the shuffles (no early exit): lanes past B*E carry zeros and store nothing. */
 template <int N, bool LAYER>
-__global__ void __launch_bounds__(STEP_THREADS) mamba_step_kernel2(const mamba_scan_args a) {
+static __global__ void __launch_bounds__(STEP_THREADS) mamba_step_kernel2(const mamba_scan_args a) {
     constexpr int LANES = N / 4; /* lanes per channel, 4 states each */
     static_assert(N % 4 == 0 && 32 % LANES == 0, "N in {4, 8, 16, 32}");
     const long long gid = (long long)blockIdx.x * blockDim.x + threadIdx.x;

@@ -1,15 +1,16 @@
 #!/bin/sh
 # tests/emu/run.sh: builds seqbench's library with the Mamba CUDA kernels compiled for the CPU
 # emulation of cuda_emu.h (no GPU, no nvcc needed) and runs the Criterion tests that compare the
-# cuda impls with the ref backend (backends/*, decode/*, golden/*). A logic check of indexing,
+# cuda impls with the ref backend (backends/*, decode/*; golden cases: --report). A logic check of indexing,
 # barriers, cp.async waits, strides and the impl's flow; says nothing about speed or about the
 # real cuBLAS. Usage: tests/emu/run.sh [criterion args...]   (from the repo root; objects in build-emu/)
-#                    tests/emu/run.sh --report [B T steps]...  (error table of every impl, level, shape)
+#                    tests/emu/run.sh --report [D=64] [B T steps]...  (error table: impl x level x shape)
+# EMU_FLAGS adds compiler flags (e.g. -fsanitize=address,undefined), BUILD another objects folder.
 set -eu
 B=${BUILD:-build-emu}
 CC=${CC:-gcc}
 CXX=${CXX:-g++}
-FLAGS="-g -O1 -fopenmp -DSB_HAVE_CUDA -Wall -Wno-unused-parameter -Wno-unknown-pragmas -Wno-format-truncation"
+FLAGS="${EMU_FLAGS:-} -g -O1 -fopenmp -DSB_HAVE_CUDA -Wall -Wno-unused-parameter -Wno-unknown-pragmas -Wno-format-truncation"
 mkdir -p "$B/emu" "$B/lib" "$B/tests"
 objs=""
 for f in layers/*.c bench/*.c kernels/*.c; do
@@ -32,16 +33,16 @@ for f in tests/*.c; do
     $CC -std=c11 -D_GNU_SOURCE $FLAGS -c "$f" -o "$o"
     tobjs="$tobjs $o"
 done
-$CXX -o "$B/run_tests" $tobjs $objs "$B/emu/cuda_emu.o" -lcriterion $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
+$CXX $FLAGS -o "$B/run_tests" $tobjs $objs "$B/emu/cuda_emu.o" -lcriterion $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) \
     -lcsv $(pkg-config --libs hwloc 2>/dev/null || echo -lhwloc) -lm -fopenmp
 $CC -std=c11 -D_GNU_SOURCE $FLAGS -c tests/emu/mamba_report.c -o "$B/emu/mamba_report.o"
-$CXX -o "$B/mamba_report" "$B/emu/mamba_report.o" "$B/tests/test_util.o" $objs "$B/emu/cuda_emu.o" \
+$CXX $FLAGS -o "$B/mamba_report" "$B/emu/mamba_report.o" "$B/tests/test_util.o" $objs "$B/emu/cuda_emu.o" \
     $(pkg-config --libs openblas 2>/dev/null || echo -lopenblas) -lcsv $(pkg-config --libs hwloc 2>/dev/null || echo -lhwloc) -lm -fopenmp
 if [ "${1:-}" = "--report" ]; then
     shift
     exec "$B/mamba_report" "$@"
 fi
 if [ $# -eq 0 ]; then
-    set -- --filter '@(backends|decode|golden)/*' --jobs 2
+    set -- --filter '@(backends|decode|mamba_cuda_host)/*' --jobs 2
 fi
 exec "$B/run_tests" "$@"
