@@ -280,7 +280,8 @@ int mamba_scan_supports(int version, const mamba_scan_args *a) {
     if (version == 1) return a->N <= 64;
     if (version != 2) return 0;
     const size_t dts = a->layer ? sizeof(float) : sizeof(bf16);
-    const bool shape = a->E % CH == 0 && (a->N == 8 || a->N == 16 || a->N == 32) && a->S >= 1 &&
+    const bool shape = a->E % CH == 0 && (a->N == 8 || a->N == 16 || a->N == 32) && a->B <= 65535 /* grid.y */ &&
+                       a->S >= 1 && a->S <= MAMBA_MAX_SEG &&
                        a->seg_len >= 1 && (long long)a->S * a->seg_len >= a->T &&
                        (long long)(a->S - 1) * a->seg_len < a->T && (a->S == 1 || a->seg_len % TC == 0);
     const bool aligned = sb_rows_aligned16(a->u, a->ldu, sizeof(bf16)) && sb_rows_aligned16(a->dt, a->lddt, dts) &&

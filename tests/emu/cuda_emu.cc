@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -185,11 +186,20 @@ extern "C" sb_status sb_cuda_get_info(sb_cuda_info *ci) {
     return SB_OK;
 }
 extern "C" int sb_cuda_current_sm_clock_mhz(void) { return 0; }
-struct sb_cuda_timer { int unused; };
-extern "C" sb_status sb_cuda_timer_create(sb_cuda_timer **t) { *t = nullptr; return sb_fail(SB_ENOTSUP, "emu: no timer"); }
-extern "C" void sb_cuda_timer_destroy(sb_cuda_timer *) {}
-extern "C" sb_status sb_cuda_timer_start(sb_cuda_timer *) { return sb_fail(SB_ENOTSUP, "emu: no timer"); }
-extern "C" sb_status sb_cuda_timer_stop(sb_cuda_timer *, double *ms) { *ms = 0; return sb_fail(SB_ENOTSUP, "emu: no timer"); }
+/* Wall-clock "events": kernels run synchronously here, so this times the emulation itself. */
+struct sb_cuda_timer { struct timespec start; };
+extern "C" sb_status sb_cuda_timer_create(sb_cuda_timer **t) {
+    *t = (sb_cuda_timer *)calloc(1, sizeof(sb_cuda_timer));
+    return *t ? SB_OK : sb_fail(SB_ENOMEM, "out of host memory");
+}
+extern "C" void sb_cuda_timer_destroy(sb_cuda_timer *t) { free(t); }
+extern "C" sb_status sb_cuda_timer_start(sb_cuda_timer *t) { clock_gettime(CLOCK_MONOTONIC, &t->start); return SB_OK; }
+extern "C" sb_status sb_cuda_timer_stop(sb_cuda_timer *t, double *ms) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    *ms = (now.tv_sec - t->start.tv_sec) * 1e3 + (now.tv_nsec - t->start.tv_nsec) * 1e-6;
+    return SB_OK;
+}
 extern "C" sb_status sb_cuda_flush_l2(void) { return SB_OK; }
 
 /* ---- cuda_common.cuh -------------------------------------------------------------------------------- */
