@@ -223,6 +223,10 @@ static const sb_impl *const impls[] = {
     &ref_sequential,
     &sb_mamba_cpu_chunked,
     /* fast impls (kernels/mamba_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
+#ifdef SB_HAVE_CUDA
+    &mamba_cuda_chunked,
+    &mamba_cuda_sequential,
+#endif
     NULL,
 };
 

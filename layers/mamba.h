@@ -7,6 +7,18 @@
 extern const sb_layer_desc sb_mamba;
 extern const sb_impl sb_mamba_cpu_chunked; /* kernels/mamba_cpu.c */
 
+#ifdef SB_HAVE_CUDA
+/* kernels/mamba_cuda.cu */
+#ifdef __cplusplus
+extern "C" {
+#endif
+extern const sb_impl mamba_cuda_chunked;    /* chunked scan (+ time split), fused decode step */
+extern const sb_impl mamba_cuda_sequential; /* one thread per channel: the simple kernels */
+#ifdef __cplusplus
+}
+#endif
+#endif
+
 /* Widths derived from the config: E = expand*D, N, R, K (conv width). */
 static inline int mamba_E(const sb_config *c) { return c->expand * c->d_model; }
 /* Offsets inside the packed op row u | delta | B | C | z (width 3E + 2N). */
