@@ -37,7 +37,6 @@ typedef struct {
     bf16 *wqkv, *wo;     /* layer level: [3D, D] = q_proj | k_proj | v_proj, and o_proj [D, D] */
     bf16 *k, *v;         /* KV cache [max_batch, H, max_ctx, d] */
     bf16 *qkv, *o;       /* prefill workspace (layer level): [rows, 3D] and [rows, D] */
-    size_t rows;         /* their capacity in rows (grow-only) */
     bf16 *qkv_dec, *o_dec; /* decode workspace (layer level): [max_batch, 3D], [max_batch, D] */
     float *ws;           /* split-KV partials (flash decode) */
     size_t ws_floats;
@@ -73,7 +72,7 @@ static sb_status upload_weights(sb_layer *L, cuda_attn_state *s) {
 static void cuda_teardown(sb_layer *L) {
     cuda_attn_state *s = (cuda_attn_state *)L->impl_state;
     if (!s) return;
-    void *bufs[] = {s->wqkv, s->wo, s->k, s->v, s->qkv, s->o, s->qkv_dec, s->o_dec, s->ws};
+    void *bufs[] = {s->wqkv, s->wo, s->k, s->v, s->qkv_dec, s->o_dec, s->ws}; /* qkv, o: scratch */
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sb_cuda_free(bufs[i]);
     free(s);
     L->impl_state = NULL;
@@ -103,16 +102,11 @@ static sb_status cuda_setup(sb_layer *L) {
 }
 
 /* ---- prefill and decode --------------------------------------------------------------------------- */
+/* q|k|v and o rows of a prefill live in the shared prefill scratch (cuda_common.cuh). */
 static sb_status reserve_rows(cuda_attn_state *s, int D, size_t rows) {
-    if (rows <= s->rows) return SB_OK;
-    sb_cuda_free(s->qkv);
-    sb_cuda_free(s->o);
-    s->qkv = s->o = NULL;
-    s->rows = 0;
-    SB_TRY(sb_cuda_malloc((void **)&s->qkv, rows * 3 * D * sizeof(bf16)));
-    SB_TRY(sb_cuda_malloc((void **)&s->o, rows * D * sizeof(bf16)));
-    s->rows = rows;
-    return SB_OK;
+    void **ptrs[2] = {(void **)&s->qkv, (void **)&s->o};
+    const size_t bytes[2] = {rows * 3 * D * sizeof(bf16), rows * D * sizeof(bf16)};
+    return sb_cuda_scratch_parts(ptrs, bytes, 2);
 }
 
 /* The attention call on q rows (stride ldq) for T queries per sequence from position pos. */

@@ -86,6 +86,26 @@ extern "C" sb_status sb_cuda_sync(void) {
     return SB_OK;
 }
 
+sb_status sb_cuda_scratch_parts(void **ptrs[], const size_t bytes[], int n) {
+    static void *buf = nullptr;
+    static size_t cap = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 255) & ~(size_t)255;
+    if (total > cap) {
+        sb_cuda_free(buf); /* cudaFree waits for the kernels that still use it */
+        buf = nullptr;
+        cap = 0;
+        SB_TRY(sb_cuda_malloc(&buf, total));
+        cap = total;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        *ptrs[i] = (char *)buf + off;
+        off += (bytes[i] + 255) & ~(size_t)255;
+    }
+    return SB_OK;
+}
+
 /* ---- conversions ---------------------------------------------------------------------------- */
 extern "C" sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n) {
     size_t es = sb_dtype_size(dt);

@@ -55,6 +55,14 @@ sb_status sb_gemm_linear_batched(const bf16 *x, int ldx, long long sx, const bf1
                                  void *y, cudaDataType_t ydt, int ldy, long long sy,
                                  int M, int K, int N, int batch, float alpha, float beta);
 
+/* The prefill scratch: ONE grow-only device buffer shared by every layer instance (all kernels run
+ * on one stream, one layer call at a time). A model stacks 24-48 layers; per-instance prefill
+ * workspaces (~40 KB per token row each) would not fit at B 16, T 32k. Carves n parts of the given
+ * byte sizes (each 256-byte aligned) and stores their addresses in ptrs[i]. The parts are valid
+ * until the next sb_cuda_scratch_parts call by anyone: use them only for values that die with
+ * the prefill call, never for state, never in decode (a CUDA graph would keep stale pointers). */
+sb_status sb_cuda_scratch_parts(void **ptrs[], const size_t bytes[], int n);
+
 /* fp32 host array -> new device bf16/fp32 array (for parameters at setup). */
 sb_status sb_upload_param_bf16(const float *host, size_t n, bf16 **dev);
 sb_status sb_upload_param_f32(const float *host, size_t n, float **dev);

@@ -19,7 +19,8 @@
  *
  * State: h [max_batch, E, N] fp32; conv state [max_batch, E, K-1] fp32, pre-conv x, oldest first.
  * Parameters: GEMM weights bf16; conv weight/bias, dt bias, D and A2 = -exp(A_log) log2(e) fp32.
- * Prefill workspaces grow on demand (sb_buf_reserve); SB_ENOMEM when the device is full.
+ * Prefill workspaces live in the shared prefill scratch (sb_cuda_scratch_parts); the time-split
+ * summaries grow on demand (sb_buf_reserve); SB_ENOMEM when the device is full.
  * Op level: the input row is u | delta | B | C | z (layers/mamba.h), bf16; the output y.SiLU(z).
  */
 #include "mamba_conv.cuh"
@@ -42,8 +43,8 @@ struct mamba_cuda {
     float *conv_w, *conv_b, *dt_b, *A2, *Dskip;
     /* state */
     float *h, *conv;
-    /* prefill workspaces, grown on demand */
-    sb_buf xz, u, bcd, dt, seg_h, seg_dsum;
+    /* time-split summaries of the prefill scan, grown on demand */
+    sb_buf seg_h, seg_dsum;
     /* decode workspaces [max_batch rows], from setup */
     bf16 *xz1, *u1, *bcd1;
     float *dt1;
@@ -120,7 +121,7 @@ static void teardown(sb_layer *L) {
     void *ptrs[] = {m->w_in, m->w_x, m->w_dt, m->w_out, m->conv_w, m->conv_b, m->dt_b, m->A2, m->Dskip,
                     m->h, m->conv, m->xz1, m->u1, m->bcd1, m->dt1};
     for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) sb_cuda_free(ptrs[i]);
-    sb_buf *bufs[] = {&m->xz, &m->u, &m->bcd, &m->dt, &m->seg_h, &m->seg_dsum};
+    sb_buf *bufs[] = {&m->seg_h, &m->seg_dsum};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) sb_buf_free(bufs[i]);
     free(m);
     L->impl_state = NULL;
@@ -209,12 +210,12 @@ static sb_status project_out(const mamba_cuda *m, const bf16 *xz, bf16 *y, int r
 static sb_status layer_prefill(mamba_cuda *m, const bf16 *x, bf16 *y, int B, int T) {
     const size_t rows = (size_t)B * T; /* cuBLAS takes the row count as an int */
     if (rows > 0x7fffffff) return sb_fail(SB_EINVAL, "mamba cuda: B*T = %zu rows is more than cuBLAS takes", rows);
-    SB_TRY(sb_buf_reserve(&m->xz, SB_CUDA, SB_BF16, rows * 2 * m->E));
-    SB_TRY(sb_buf_reserve(&m->u, SB_CUDA, SB_BF16, rows * m->E));
-    SB_TRY(sb_buf_reserve(&m->bcd, SB_CUDA, SB_BF16, rows * m->ldx));
-    SB_TRY(sb_buf_reserve(&m->dt, SB_CUDA, SB_F32, rows * m->E));
-    bf16 *xz = (bf16 *)m->xz.p, *u = (bf16 *)m->u.p, *bcd = (bf16 *)m->bcd.p;
-    float *dt = (float *)m->dt.p;
+    bf16 *xz, *u, *bcd;
+    float *dt;
+    void **ptrs[4] = {(void **)&xz, (void **)&u, (void **)&bcd, (void **)&dt};
+    const size_t bytes[4] = {rows * 2 * m->E * sizeof(bf16), rows * m->E * sizeof(bf16), rows * m->ldx * sizeof(bf16),
+                             rows * m->E * sizeof(float)};
+    SB_TRY(sb_cuda_scratch_parts(ptrs, bytes, 4));
 
     SB_TRY(project_in(m, x, xz, (int)rows));
     const mamba_conv_args ca = conv_args(m, xz, u, B, T); /* prefill starts from an empty conv state */

@@ -244,6 +244,27 @@ sb_status sb_gemm_linear_batched(const bf16 *x, int ldx, long long sx, const bf1
     return SB_OK;
 }
 
+/* The shared prefill scratch, as kernels/cuda_common.cu: one grow-only buffer carved in parts. */
+sb_status sb_cuda_scratch_parts(void **ptrs[], const size_t bytes[], int n) {
+    static void *buf = nullptr;
+    static size_t cap = 0;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (bytes[i] + 255) & ~(size_t)255;
+    if (total > cap) {
+        sb_cuda_free(buf);
+        buf = nullptr;
+        cap = 0;
+        SB_TRY(sb_cuda_malloc(&buf, total));
+        cap = total;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        *ptrs[i] = (char *)buf + off;
+        off += (bytes[i] + 255) & ~(size_t)255;
+    }
+    return SB_OK;
+}
+
 sb_status sb_upload_param_bf16(const float *host, size_t n, bf16 **dev) {
     SB_TRY(sb_cuda_malloc((void **)dev, n * sizeof(bf16)));
     return sb_cuda_upload_f32(*dev, SB_BF16, host, n);
