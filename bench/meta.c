@@ -35,9 +35,12 @@ static void command_line(const char *cmd, char *out, size_t sz) {
     if (pclose(p) != 0) out[0] = '\0';
 }
 
-/* The sha of the checkout the binary was built in, "-dirty" when tracked files differ. */
+/* The sha of the checkout the binary was built in, "-dirty" when tracked files differ;
+ * $SEQBENCH_GIT_SHA first (a binary carried to a machine without the repository's .git). */
 static void git_sha(char *out, size_t sz) {
     char exe[4096], cmd[4600], dirty[8];
+    const char *env = getenv("SEQBENCH_GIT_SHA");
+    if (env && env[0]) { snprintf(out, sz, "%s", env); return; }
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     out[0] = '\0';
     if (n > 0) {

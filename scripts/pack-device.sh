@@ -5,6 +5,7 @@
 # libgcc and the CUDA libraries are the box's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rm -f build/bench/meta.o # the fallback git sha is compiled into it
 make -j"$(nproc)" all build/tests/run_tests >/dev/null
 rm -rf .devcarry
 mkdir -p .devcarry/lib
@@ -14,6 +15,7 @@ done
 ldd build/seqbench build/tests/run_tests | awk '/=>/ {print $3}' | sort -u |
   grep -vE '/(libc|libm|libdl|libpthread|librt|libresolv|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|/cuda|libcu(blas|dart)' |
   while read -r lib; do cp -L "$lib" .devcarry/lib/; done
+git rev-parse --short=12 HEAD >.devcarry/git_sha
 tar cJf .devcarry/libs.tar.xz -C .devcarry lib
 rm -rf .devcarry/lib
 du -sh .devcarry/* | sed 's/^/pack-device: /'
