@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(lin_dec<D_>::NT) ttt_linear_decode_kernel(ttt_
     using P = lin_dec<D_>;
     constexpr int NT = P::NT, CPR = P::CPR, RG = P::RG, U = P::U;
     const int H = a.H, D = H * D_, mb = a.mb, m = a.pos % mb;
-    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, warp = tid >> 5;
     const size_t bh = (size_t)seq * H + h, hd = (size_t)h * D_;
     __shared__ __align__(16) float q[D_], k[D_], v[D_], z[D_], gs[D_], lw[D_], lb[D_], red[RG][D_];
     __shared__ float lr_s;
@@ -130,7 +130,7 @@ __global__ void __launch_bounds__(mlp_dec<D_>::NT) ttt_mlp_decode_kernel(ttt_cor
     using P = mlp_dec<D_>;
     constexpr int NT = P::NT, DH = P::DH, CPR1 = P::CPR1, RG1 = P::RG1, U1 = P::U1, CPR2 = P::CPR2, RG2 = P::RG2, U2 = P::U2;
     const int H = a.H, D = H * D_, mb = a.mb, m = a.pos % mb;
-    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, warp = tid >> 5;
     const size_t bh = (size_t)seq * H + h, hd = (size_t)h * D_;
     __shared__ __align__(16) float q[D_], k[D_], v[D_], z2[D_], g2[D_], lw[D_], lb[D_];
     __shared__ __align__(16) float z1[DH], x2[DH], g1[DH];
