@@ -30,6 +30,7 @@ typedef struct {
     long long ld_ops;     /* op row stride at layer level (3D + H rounded up to 8) */
     bf16 *Wcat, *Wo;
     float *cq_w, *cq_b, *ck_w, *ck_b, *lr_bias, *tau, *ln_w, *ln_b, *post_w, *post_b;
+    float *rope;          /* [mb][d/2][2] cos, sin */
     ttt_weights init, W, G; /* parameters [H,...]; state [max_batch, H, ...] */
     float *hist;          /* [max_batch, D, K-1] */
     size_t n_w1, n_b1, n_w2, n_b2; /* elements per head */
@@ -77,6 +78,22 @@ static sb_status build_wcat(const sb_layer *L, ttt_cuda_state *s) {
     return st;
 }
 
+/* RoPE at positions 0..mb-1 (TTT restarts them every mini-batch), interleaved pairs j < d/2. */
+static sb_status upload_rope_table(const sb_layer *L, ttt_cuda_state *s) {
+    const int half = s->d / 2;
+    float *host = (float *)malloc((size_t)s->mb * half * 2 * sizeof(float));
+    if (!host) return sb_fail(SB_ENOMEM, "out of host memory");
+    for (int p = 0; p < s->mb; p++)
+        for (int j = 0; j < half; j++) {
+            const double th = p / pow((double)L->cfg.rope_theta, 2.0 * j / s->d);
+            host[((size_t)p * half + j) * 2] = (float)cos(th);
+            host[((size_t)p * half + j) * 2 + 1] = (float)sin(th);
+        }
+    sb_status st = sb_upload_param_f32(host, (size_t)s->mb * half * 2, &s->rope);
+    free(host);
+    return st;
+}
+
 static sb_status setup_layer_params(const sb_layer *L, ttt_cuda_state *s) {
     const int D = s->D;
     int row = 0;
@@ -89,6 +106,7 @@ static sb_status setup_layer_params(const sb_layer *L, ttt_cuda_state *s) {
     s->col_lr = row, row += s->H;
     s->ncat = (int)round8(row);
     s->ld_ops = round8(3LL * D + s->H);
+    SB_TRY(upload_rope_table(L, s));
     SB_TRY(build_wcat(L, s));
     SB_TRY(check_param(L, "o_proj.weight", (size_t)D * D));
     SB_TRY(sb_upload_param_bf16(sb_params_get(&L->params, "o_proj.weight"), (size_t)D * D, &s->Wo));
@@ -157,7 +175,7 @@ static void teardown(sb_layer *L) {
     ttt_cuda_state *s = (ttt_cuda_state *)L->impl_state;
     if (!s) return;
     void *ptrs[] = {s->Wcat, s->Wo, s->cq_w, s->cq_b, s->ck_w, s->ck_b, s->lr_bias, s->tau, s->ln_w, s->ln_b,
-                    s->post_w, s->post_b, s->init.W1, s->init.b1, s->init.W2, s->init.b2, s->W.W1, s->W.b1,
+                    s->post_w, s->post_b, s->rope, s->init.W1, s->init.b1, s->init.W2, s->init.b2, s->W.W1, s->W.b1,
                     s->W.W2, s->W.b2, s->G.W1, s->G.b1, s->G.W2, s->G.b2, s->hist, s->proj, s->ops, s->core,
                     s->dproj, s->dops, s->dcore};
     for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) sb_cuda_free(ptrs[i]);
@@ -210,7 +228,7 @@ static ttt_glue_args glue_args(const sb_layer *L, const ttt_cuda_state *s, const
     g.col_q = s->col_q, g.col_k = s->col_k, g.col_v = s->col_v, g.col_lr = s->col_lr;
     g.ops = ops, g.ldo = s->ld_ops;
     g.B = B, g.T = T, g.pos0 = pos0, g.H = s->H, g.d = s->d, g.mb = s->mb, g.K = s->K;
-    g.rope_theta = L->cfg.rope_theta, g.lr_scale = L->cfg.ttt_base_lr / (float)s->d;
+    g.rope = s->rope, g.lr_scale = L->cfg.ttt_base_lr / (float)s->d;
     g.lr_bias = s->lr_bias;
     g.cq_w = s->cq_w, g.cq_b = s->cq_b, g.ck_w = s->ck_w, g.ck_b = s->ck_b;
     g.hist = s->hist;

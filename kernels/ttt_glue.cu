@@ -4,7 +4,9 @@
  * and these kernels turn its rows into the op rows XQ | XK | XV | lr of the core, then finish:
  *   ops:  share_qk: XQ = conv_q(P), XK = conv_k(P) (causal depthwise, width K, bias, P = q columns,
  *         history of the K-1 previous P rows); RoPE on XQ, XK, interleaved pairs (2j, 2j+1), at
- *         position (t mod mb), theta^(-2j/d); lr = ttt_base_lr sigmoid(logit + bias_h) / d.
+ *         position (t mod mb), angle p theta^(-2j/d) from a cos/sin table made at setup (mb x d/2
+ *         entries: no transcendental, no stack frame in the kernel); lr = ttt_base_lr
+ *         sigmoid(logit + bias_h) / d.
  *   post: LayerNorm over D (post_norm, eps) of the core output, times gelu_tanh(x Wg^T) with a gate.
  * All arithmetic in fp32 on bf16 inputs. Memory-bound and small next to the GEMMs.
  *
@@ -25,7 +27,7 @@ __global__ void ttt_glue_ops_kernel(ttt_glue_args a) {
     const int d = a.d, D = a.H * d, K = a.K;
     const bf16 *pr = a.proj + rowi * a.ldp;
     bf16 *o = a.ops + rowi * a.ldo;
-    const float pos = (float)((a.pos0 + t) % a.mb);
+    const float *rope = a.rope + (size_t)((a.pos0 + t) % a.mb) * d; /* [d/2][2] at this position */
     for (int pair = threadIdx.x; pair < D / 2; pair += blockDim.x) {
         const int c = 2 * pair, j = (c % d) / 2;
         float q0, q1, k0, k1;
@@ -52,9 +54,7 @@ __global__ void ttt_glue_ops_kernel(ttt_glue_args a) {
             q0 = to_f32(pr[a.col_q + c]), q1 = to_f32(pr[a.col_q + c + 1]);
             k0 = to_f32(pr[a.col_k + c]), k1 = to_f32(pr[a.col_k + c + 1]);
         }
-        const float inv_freq = 1.0f / powf(a.rope_theta, (float)(2 * j) / (float)d);
-        float sn, cs;
-        sincosf(pos * inv_freq, &sn, &cs);
+        const float cs = rope[2 * j], sn = rope[2 * j + 1];
         o[c] = __float2bfloat16_rn(q0 * cs - q1 * sn);
         o[c + 1] = __float2bfloat16_rn(q1 * cs + q0 * sn);
         o[D + c] = __float2bfloat16_rn(k0 * cs - k1 * sn);

@@ -58,7 +58,8 @@ struct ttt_glue_args {
     bf16 *ops;          /* [B*T, ldo] op rows out */
     long long ldo;
     int B, T, pos0, H, d, mb, K;
-    float rope_theta, lr_scale;      /* lr_scale = ttt_base_lr / d */
+    const float *rope;  /* [mb][d/2][2]: cos, sin of (position p) theta^(-2j/d), made at setup */
+    float lr_scale;     /* ttt_base_lr / d */
     const float *lr_bias;            /* [H] */
     const float *cq_w, *cq_b, *ck_w, *ck_b; /* conv_q / conv_k: [D, K], [D] (share_qk) */
     float *hist;        /* [B, D, K-1]: P of the K-1 tokens before this call, oldest first */

@@ -584,6 +584,33 @@ static void state_case(const Cfg &c, int version, int B, int T, uint64_t seed) {
     sb_params_free(&ps);
 }
 
+/* SPEC §5: the bf16 error must not grow with the context (as tests/test_backends.c checks):
+ * relative error over the last 1024 tokens at T = 1k and 8k, layer level, one sequence. */
+static void growth_case(Cfg c, int version) {
+    printf("growth %s v%d D %d H %d d %d, T 1k vs 8k\n", c.mlp ? "ttt_mlp" : "ttt_linear", version, c.D, c.H, c.d);
+    double rel[2];
+    const int Ts[2] = {1024, 8192};
+    for (int k = 0; k < 2; k++) {
+        sb_params ps;
+        declare(c, &ps);
+        init_random(c, &ps, 5);
+        std::vector<float> x, xd, y, yd;
+        random_rows(c, SB_LAYER, Ts[k], 6, x);
+        if (!run_impl(c, &ps, SB_LAYER, version, x, xd, 1, Ts[k], 0, y, yd)) { sb_params_free(&ps); return; }
+        LayerRef st = layer_ref_state(c, &ps, 1);
+        std::vector<double> yr;
+        ref_layer(c, &ps, x, 1, Ts[k], 0, st, yr);
+        const size_t off = (size_t)(Ts[k] - 1024) * c.D;
+        double max_abs = 0, max_ref = 0;
+        for (size_t i = off; i < yr.size(); i++) max_abs = fmax(max_abs, fabs(y[i] - yr[i])), max_ref = fmax(max_ref, fabs(yr[i]));
+        rel[k] = max_abs / max_ref;
+        sb_params_free(&ps);
+    }
+    const bool ok = rel[1] <= 2e-2 && rel[1] <= 2.0 * rel[0] + 2e-3;
+    printf("  %-4s relative error over the last 1024 tokens: %.3e at T=1k, %.3e at T=8k\n", ok ? "ok" : "FAIL", rel[0], rel[1]);
+    failures += !ok;
+}
+
 int main(int argc, char **argv) {
     const char *golden = argc > 1 ? argv[1] : "tests/golden";
     const char *only = getenv("EMU_ONLY"); /* golden|random|state */
@@ -625,6 +652,19 @@ int main(int argc, char **argv) {
                 random_case(c, SB_OP, version, 1, 33, 16, 98);
             }
     }
+    if (only && !strcmp(only, "drift")) /* how far the v2 state drifts from fp64 over many mini-batches */
+        for (int T : {256, 1024, 4096}) {
+            Cfg c = tiny;
+            state_case(c, 2, 1, T, 3);
+            state_case(c, 1, 1, T, 3);
+        }
+    if (only && !strcmp(only, "growth")) /* slow (~1 min): not in the default run */
+        for (int mlp = 0; mlp < 2; mlp++)
+            for (int version = 1; version <= 2 - mlp; version++) {
+                Cfg c = tiny;
+                c.mlp = mlp, c.base_lr = mlp ? 0.1f : 1.0f;
+                growth_case(c, version);
+            }
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
     return failures ? 1 : 0;
 }
