@@ -339,7 +339,7 @@ const sb_impl ttt_linear_cuda_dual = {
 };
 const sb_impl ttt_mlp_cuda_dual = {
     "dual", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
-    "dual form per mini-batch (fp32 loops, weights L2-resident), fused one-token decode; bf16, fp32 state",
+    "dual form per mini-batch (tensor cores, W1/W2 in registers), fused one-token decode; bf16, fp32 state",
     setup_mlp, prefill, decode, fill_state, teardown,
 };
 }

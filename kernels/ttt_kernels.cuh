@@ -210,6 +210,14 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *row) {
                  : "r"(s));
 }
 
+/* The transpose of an 8x8 b16 matrix held one row-pair per lane (lane l: row l/4, cols 2(l%4)..+1)
+ * in the same form: lane l gets (M[2(l%4)][l/4], M[2(l%4)+1][l/4]). */
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t a) {
+    uint32_t d;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(d) : "r"(a));
+    return d;
+}
+
 /* Asynchronous global -> shared copies of BYTES (16 or 8); src_bytes < BYTES zero-fills the rest. */
 template <int BYTES>
 __device__ __forceinline__ void cp_async(void *dst, const void *src, int src_bytes) {
@@ -223,5 +231,28 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 #endif
+
+/* The Q | K | V rows t0 .. t0+15 of head hd (offset in elements) of sequence row0 into three
+ * [16][ldt] bf16 tiles at dst (dst, dst + 16 ldt, dst + 32 ldt), by cp.async of VEC bytes; rows
+ * past the end of the sequence are zero-filled. Commits one group. */
+template <int D_, int VEC, int NT>
+__device__ __forceinline__ void ttt_load_qkv_tile(const ttt_core_args &a, bf16 *dst, int ldt, size_t row0, size_t hd,
+                                                  int t0) {
+    const int r = min(16, a.T - t0), D = a.H * D_;
+    constexpr int CPR = D_ * 2 / VEC, EPC = VEC / 2; /* copies per row, elements per copy */
+#pragma unroll 1 /* (unrolled, its per-thread addresses get hoisted out of the mini-batch loop: spills) */
+    for (int e = threadIdx.x; e < 3 * 16 * CPR; e += NT) {
+        const int which = e / (16 * CPR), rem = e % (16 * CPR), i = rem / CPR, ch = rem % CPR;
+        const bf16 *src = a.x + (row0 + t0 + min(i, r - 1)) * a.ldx + (size_t)which * D + hd + ch * EPC;
+        cp_async<VEC>(dst + (which * 16 + i) * ldt + ch * EPC, src, i < r ? VEC : 0);
+    }
+    cp_async_commit();
+}
+
+/* lr of tokens t0 + threadIdx.x (threads < 16; 0 past the end). */
+__device__ __forceinline__ float ttt_load_lr(const ttt_core_args &a, size_t row0, int h, int t0) {
+    const int r = min(16, a.T - t0), i = threadIdx.x;
+    return i < r ? to_f32(a.x[(row0 + t0 + i) * a.ldx + 3 * (size_t)a.H * a.d + h]) : 0.f;
+}
 
 #endif

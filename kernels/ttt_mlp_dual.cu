@@ -9,18 +9,30 @@
  * (lr-weighted, no tau) for decode. The CPU reference is layers/ttt_mlp.c.
  *
  * Where the fp32 weights live: W1 and W2 are 2 x d x 4d fp32 = 128 KB per (b,h) at d = 64, too
- * much to sit in shared memory next to the tiles with room to spare (and it would cap the SM at
- * one block anyway). Version 1 keeps them in the fp32 state arrays in global memory, which the
- * block owns for the whole walk: 128 KB per block, 132 blocks in flight = 17 MB, resident in the
- * 50 MB L2, so the re-reads are L2 hits; biases and every per-mini-batch tile are in shared
- * memory. The planned version 2 keeps the masters in registers instead (4d/16 = 16 warps, warp w
- * owning hidden units [16w, 16w+16): W1^T and W2 in accumulator layout, 64 fp32 registers per
- * thread at d = 64), which makes X W1, G2 W2^T and both updates register-local mma, with X2 W2
- * needing an 8x8 movmatrix transpose of the bf16 copy and a cross-warp sum of [16 x d] partials.
+ * much for shared memory next to the tiles and partial sums (and the bf16 operand copies the
+ * tensor cores would read), and an fp32 master in global memory is re-read and rewritten every
+ * mini-batch. The choice: registers. The hidden units are split over the warps, HPW m16 tiles
+ * each (d 64: 8 warps x 2 tiles x 16 units = 256 = 4d); a warp holds its units' W1 columns as W1^T
+ * and its W2 rows, fp32, in the mma accumulator layout (d 64: 128 registers per thread, 246 in
+ * all, no spill). In that layout X W1 and G2 W2^T read their B operands from registers after a
+ * bf16 rounding, X2 W2 after an 8x8 movmatrix transpose, and both updates are mma with the
+ * master as accumulator; only the sums over all hidden units (X2 W2, X2bar W2, X2bar X2^T) cross
+ * warps, as per-warp partials in shared memory summed by the row-LayerNorm warps. One block
+ * (256 threads, ~127 KB shared) per SM.
  *
- * version 1: one block of 256 threads per (sequence, head), fp32 loops, weights in global
- *            (L2-resident) state, tiles in shared memory; any d (shared memory permitting),
- *            mb <= 64. Not yet measured on a GPU.
+ * version 1: one block of 256 threads per (sequence, head), fp32 loops; the weights stay in the
+ *            fp32 state arrays in global memory (the block owns them for its walk; 17 MB for the
+ *            132 blocks in flight, L2-resident), tiles in shared memory; any d (shared memory
+ *            permitting), mb <= 64. The readable one. Not yet measured on a GPU.
+ * version 2: tensor cores (mma.sync m16n8k16, bf16 operands, fp32 accumulate), mb = 16 = one m16
+ *            tile, d in {16, 32, 64}: W1, W2 in registers as above, Q/K/V by cp.async one
+ *            mini-batch ahead, 4 barriers per mini-batch; 68 mma per warp-tile-pair per
+ *            mini-batch. Not yet measured on a GPU.
+ *
+ * FLOPs (SPEC §6) per token per head: 56 d^2 + 30 b d = 260k at d 64, b 16: 1.3b B 16 x T 32k =
+ * 4.4 TFLOP, ~6 ms at 800 TFLOP/s, ~10 ms at an mma.sync-realistic 450. Bytes as TTT-Linear
+ * (16.4 kB per token): 2.9 ms. Compute-bound (intensity ~500 FLOP/B); expect 15-25 ms at
+ * B 16 x T 32k with 512 blocks over 132 SMs in 4 waves.
  */
 #include "ttt_kernels.cuh"
 
@@ -207,6 +219,434 @@ __global__ void __launch_bounds__(V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_a
     }
 }
 
+/* ---- version 2: tensor cores, W1 and W2 in registers ------------------------------------- */
+static constexpr int MB2 = 16; /* one m16 tile of tokens */
+
+/* HPW m16 tiles of hidden units per warp: 1 for d <= 32; 2 at d = 64, where one tile per warp
+ * would mean 16 warps x 32 lanes and a 128-register cap that the 64 master registers + the
+ * working set overflow (ptxas spilled); 8 warps of 2 tiles have 255 registers each. */
+template <int D_>
+struct mlp2_layout {
+    static constexpr int DH = 4 * D_, HPW = D_ >= 64 ? 2 : 1, NW = DH / (16 * HPW), NT = 32 * NW, NKT = D_ / 8;
+    static constexpr int LDT = D_ + 8;  /* bf16 rows of d: Q, K, V, G2 (16-byte rows, ldmatrix conflict-free) */
+    static constexpr int LDH = DH + 8;  /* bf16 rows of dh: X2, G1 */
+    static constexpr int LDZ = D_ + 8;  /* fp32 rows of d: partial sums, G2 (float2 stores conflict-free) */
+    static constexpr int LDP = DH + 8;  /* fp32 rows of dh: gelu'(Z1) */
+    static constexpr int LDA = 24;      /* fp32 rows of the 16 x 16 partial X2bar X2^T */
+    static size_t smem_bytes() {
+        return (2 * 3 + 2) * MB2 * LDT * sizeof(bf16) + 3 * MB2 * LDH * sizeof(bf16) + MB2 * LDP * sizeof(float) +
+               (size_t)NW * MB2 * LDZ * sizeof(float) + (size_t)NW * MB2 * LDA * sizeof(float) +
+               3 * MB2 * LDZ * sizeof(float) + NW * MB2 * sizeof(float) + (2 * DH + 4 * D_ + 3 * MB2) * sizeof(float) +
+               20 * 16;
+    }
+};
+
+/* An accumulator fragment (rows r0 + g (+8), cols 8 nt + 2t (+1)) into a row-major fp32 matrix:
+ * ld = row stride; `trans` stores element (row, col) at [col][row] instead. */
+__device__ __forceinline__ void frag_store(float *M, int ld, int r0, int nt, const float v[4], int g, int t4, bool trans) {
+    const int c = 8 * nt + 2 * t4, ra = r0 + g, rb = r0 + g + 8;
+    if (trans) {
+        M[c * ld + ra] = v[0], M[(c + 1) * ld + ra] = v[1], M[c * ld + rb] = v[2], M[(c + 1) * ld + rb] = v[3];
+    } else {
+        M[ra * ld + c] = v[0], M[ra * ld + c + 1] = v[1], M[rb * ld + c] = v[2], M[rb * ld + c + 1] = v[3];
+    }
+}
+
+/* B operand (k = 16 hidden units, n = 8 outputs) of X W2 from W2 accumulator fragments (rows =
+ * hidden units, cols = outputs): the two 8x8 halves, transposed in registers. */
+__device__ __forceinline__ void w2_as_b(uint32_t b[2], const float w[4]) {
+    b[0] = movmatrix_trans(pack_bf16(w[0], w[1]));
+    b[1] = movmatrix_trans(pack_bf16(w[2], w[3]));
+}
+/* B operand (k = 16 inputs of k-step ks, n = 8 units nz of a tile) of X W1 from W1^T fragments
+ * (rows = units, cols = inputs); the same formula reads G2 W2^T's B from W2 fragments. */
+__device__ __forceinline__ void wt_as_b(uint32_t b[2], const float (*w)[4], int ks, int nz) {
+    b[0] = pack_bf16(w[2 * ks][2 * nz], w[2 * ks][2 * nz + 1]);
+    b[1] = pack_bf16(w[2 * ks + 1][2 * nz], w[2 * ks + 1][2 * nz + 1]);
+}
+/* An accumulator pair (two 8-wide n-tiles, 16 rows) as the A operand of the next product. */
+__device__ __forceinline__ void acc_as_a(uint32_t a[4], const float v[2][4]) {
+    a[0] = pack_bf16(v[0][0], v[0][1]);
+    a[1] = pack_bf16(v[0][2], v[0][3]);
+    a[2] = pack_bf16(v[1][0], v[1][1]);
+    a[3] = pack_bf16(v[1][2], v[1][3]);
+}
+
+template <int D_, int VEC>
+__global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(ttt_core_args a) {
+    using Lay = mlp2_layout<D_>;
+    constexpr int DH = Lay::DH, HPW = Lay::HPW, NW = Lay::NW, NT = Lay::NT, NKT = Lay::NKT;
+    constexpr int LDT = Lay::LDT, LDH = Lay::LDH, LDZ = Lay::LDZ, LDP = Lay::LDP, LDA = Lay::LDA;
+    const int H = a.H;
+    const int seq = blockIdx.x / H, h = blockIdx.x % H;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
+    const size_t hd = (size_t)h * D_, bh = (size_t)seq * H + h, row0 = (size_t)seq * a.T;
+    /* the warp's hidden units: tiles u0(mt) = 16 (HPW warp + mt), mt < HPW */
+    auto U0 = [&](int mt) { return 16 * (HPW * warp + mt); };
+
+    SB_DYN_SMEM(smem);
+    smem_carver sc{smem};
+    bf16 *tiles = sc.take<bf16>(2 * 3 * MB2 * LDT); /* [buffer][Q, K, V][16][LDT] */
+    bf16 *G2h = sc.take<bf16>(MB2 * LDT);           /* G2, bf16 (A of G2 W2^T) */
+    bf16 *G2sh = sc.take<bf16>(MB2 * LDT);          /* coef_j G2_j, bf16 (B of the W2 update) */
+    bf16 *X2h = sc.take<bf16>(MB2 * LDH);           /* X2 = gelu(Z1), bf16 */
+    bf16 *G1h = sc.take<bf16>(MB2 * LDH);           /* G1, bf16 (B of C1 G1) */
+    bf16 *G1sh = sc.take<bf16>(MB2 * LDH);          /* coef_j G1_j, bf16 (A of the W1 update) */
+    float *GP = sc.take<float>(MB2 * LDP);          /* gelu'(Z1) */
+    float *red = sc.take<float>(NW * MB2 * LDZ);    /* per-warp partial X2 W2, then X2bar W2 */
+    float *red2 = sc.take<float>(NW * MB2 * LDA);   /* per-warp partial X2bar X2^T */
+    float *Zrow = sc.take<float>(MB2 * LDZ);        /* Z2, then Zbar2, rows */
+    float *G2u = sc.take<float>(MB2 * LDZ);         /* G2, fp32 */
+    float *G2f = sc.take<float>(MB2 * LDZ);         /* coef_j G2_j, fp32 (b2 update) */
+    float *c2s = sc.take<float>(NW * MB2);          /* a row of C2 per warp */
+    float *b1buf = sc.take<float>(2 * DH), *b2buf = sc.take<float>(2 * D_); /* [current | next] by parity */
+    float *lw = sc.take<float>(D_), *lb = sc.take<float>(D_);
+    float *tau = sc.take<float>(MB2), *alpha = sc.take<float>(2 * MB2);
+    auto tile = [&](int buf, int which) { return tiles + (buf * 3 + which) * MB2 * LDT; };
+
+    /* masters: W1^T rows u0+g (+8), cols k = 8nt+2t (+1); W2 rows u0+g (+8), cols c = 8nt+2t (+1) */
+    float w1f[HPW][NKT][4], w2f[HPW][NKT][4];
+    {
+        const float *W1i = a.init.W1 + hd * DH, *W2i = a.init.W2 + (size_t)h * DH * D_;
+#pragma unroll
+        for (int mt = 0; mt < HPW; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NKT; nt++) {
+                const int k0 = 8 * nt + 2 * t4, u0 = U0(mt);
+                w1f[mt][nt][0] = W1i[k0 * DH + u0 + g];
+                w1f[mt][nt][1] = W1i[(k0 + 1) * DH + u0 + g];
+                w1f[mt][nt][2] = W1i[k0 * DH + u0 + 8 + g];
+                w1f[mt][nt][3] = W1i[(k0 + 1) * DH + u0 + 8 + g];
+                w2f[mt][nt][0] = W2i[(u0 + g) * D_ + k0];
+                w2f[mt][nt][1] = W2i[(u0 + g) * D_ + k0 + 1];
+                w2f[mt][nt][2] = W2i[(u0 + 8 + g) * D_ + k0];
+                w2f[mt][nt][3] = W2i[(u0 + 8 + g) * D_ + k0 + 1];
+            }
+    }
+    for (int u = tid; u < DH; u += NT) b1buf[u] = a.init.b1[(size_t)h * DH + u];
+    for (int c = tid; c < D_; c += NT) {
+        b2buf[c] = a.init.b2[hd + c];
+        lw[c] = a.ln_w[hd + c];
+        lb[c] = a.ln_b[hd + c];
+    }
+    if (tid < MB2) {
+        tau[tid] = a.tau[tid];
+        alpha[tid] = ttt_load_lr(a, row0, h, 0);
+    }
+    ttt_load_qkv_tile<D_, VEC, NT>(a, tile(0, 0), LDT, row0, hd, 0);
+
+    const int lr_a = (lane & 7) + 8 * ((lane >> 3) & 1), lc_a = 8 * (lane >> 4);
+    const int lr_b = (lane & 7) + 8 * (lane >> 4), lc_b = 8 * ((lane >> 3) & 1);
+    const int nmb = (a.T + MB2 - 1) / MB2;
+    for (int n = 0; n < nmb; n++) {
+        const int buf = n & 1, t0 = n * MB2, r = min(MB2, a.T - t0);
+        const bool full = r == MB2;
+        cp_async_wait<0>();
+        __syncthreads(); /* tile n landed; everyone is done with mini-batch n-1 */
+        float lr_next = 0.f;
+        if (n + 1 < nmb) {
+            ttt_load_qkv_tile<D_, VEC, NT>(a, tile(buf ^ 1, 0), LDT, row0, hd, t0 + MB2);
+            if (tid < MB2) lr_next = ttt_load_lr(a, row0, h, t0 + MB2);
+        }
+        const bf16 *Qs = tile(buf, 0), *Ks = tile(buf, 1), *Vs = tile(buf, 2);
+        const float *al = alpha + buf * MB2;
+        const float *b1 = b1buf + (n & 1) * DH, *b2 = b2buf + (n & 1) * D_;
+        float *b1n = b1buf + ((n + 1) & 1) * DH, *b2n = b2buf + ((n + 1) & 1) * D_;
+        auto coef = [&](int i) { return i < r ? (full ? -tau[MB2 - 1] * al[i] : al[i]) : 0.f; };
+
+        /* P1: Z1 = K W1 + b1 on the warp's units, X2 = gelu(Z1), gelu'(Z1); partial X2 W2 */
+        {
+            uint32_t ax[HPW][4];
+#pragma unroll
+            for (int mt = 0; mt < HPW; mt++) {
+                float z1[2][4] = {};
+#pragma unroll
+                for (int ks = 0; ks < D_ / 16; ks++) {
+                    uint32_t ak[4];
+                    ldsm_x4(ak, Ks + lr_a * LDT + 16 * ks + lc_a);
+#pragma unroll
+                    for (int nz = 0; nz < 2; nz++) {
+                        uint32_t bw[2];
+                        wt_as_b(bw, w1f[mt], ks, nz);
+                        mma_bf16_16816(z1[nz], ak, bw);
+                    }
+                }
+#pragma unroll
+                for (int nz = 0; nz < 2; nz++) {
+                    const int u = U0(mt) + 8 * nz + 2 * t4;
+                    float gp[4];
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const float zz = z1[nz][e] + b1[u + (e & 1)];
+                        z1[nz][e] = gelu_tanh(zz);
+                        gp[e] = gelu_tanh_grad(zz);
+                    }
+                    *reinterpret_cast<float2 *>(GP + g * LDP + u) = make_float2(gp[0], gp[1]);
+                    *reinterpret_cast<float2 *>(GP + (g + 8) * LDP + u) = make_float2(gp[2], gp[3]);
+                    *reinterpret_cast<uint32_t *>(X2h + g * LDH + u) = pack_bf16(z1[nz][0], z1[nz][1]);
+                    *reinterpret_cast<uint32_t *>(X2h + (g + 8) * LDH + u) = pack_bf16(z1[nz][2], z1[nz][3]);
+                }
+                acc_as_a(ax[mt], z1);
+            }
+            float *rw = red + warp * MB2 * LDZ;
+#pragma unroll
+            for (int nt = 0; nt < NKT; nt++) {
+                float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+                for (int mt = 0; mt < HPW; mt++) {
+                    uint32_t bw[2];
+                    w2_as_b(bw, w2f[mt][nt]);
+                    mma_bf16_16816(acc, ax[mt], bw);
+                }
+                *reinterpret_cast<float2 *>(rw + g * LDZ + 8 * nt + 2 * t4) = make_float2(acc[0], acc[1]);
+                *reinterpret_cast<float2 *>(rw + (g + 8) * LDZ + 8 * nt + 2 * t4) = make_float2(acc[2], acc[3]);
+            }
+        }
+        /* the next mini-batch's lr (its buffer was last read in mini-batch n-1), stored here so
+         * that the value is not live through the register-heavy P3 */
+        if (tid < MB2) alpha[(buf ^ 1) * MB2 + tid] = lr_next;
+        __syncthreads();
+
+        /* P2: Z2 = b2 + sum of the partials, G2 = LN_L2_bwd(Z2, V - K), row per warp */
+        for (int i = warp; i < MB2; i += NW) {
+            bf16 *gr = G2h + i * LDT, *gsr = G2sh + i * LDT;
+            float *gur = G2u + i * LDZ, *gfr = G2f + i * LDZ, *zr = Zrow + i * LDZ;
+            if (i < r) {
+                for (int c = lane; c < D_; c += 32) {
+                    float s = b2[c];
+                    for (int w = 0; w < NW; w++) s += red[(w * MB2 + i) * LDZ + c];
+                    zr[c] = s;
+                }
+                __syncwarp();
+                const float cf = coef(i);
+                const bf16 *vr = Vs + i * LDT, *kr = Ks + i * LDT;
+                ln_l2_bwd_row(zr, D_, a.eps, lw, lb, [&](int c) { return to_f32(vr[c]) - to_f32(kr[c]); },
+                              [&](int c, float gv) {
+                                  gr[c] = __float2bfloat16_rn(gv);
+                                  gsr[c] = __float2bfloat16_rn(cf * gv);
+                                  gur[c] = gv;
+                                  gfr[c] = cf * gv;
+                              });
+            } else {
+                for (int c = lane; c < D_; c += 32) {
+                    gr[c] = gsr[c] = __float2bfloat16_rn(0.f);
+                    gur[c] = gfr[c] = 0.f;
+                }
+            }
+        }
+        __syncthreads();
+
+        /* P3: per warp, its units: G1, Zbar1, X2bar, the partials of X2bar X2^T and X2bar W2;
+         * then the updates of its W1 columns and W2 rows */
+        if (warp == 0) /* b2 of the next mini-batch (double-buffered: P4 still reads b2) */
+            for (int c = lane; c < D_; c += 32) {
+                float sg = 0.f;
+                for (int j = 0; j < MB2; j++) sg += G2f[j * LDZ + c];
+                b2n[c] = full ? b2[c] + sg : b2[c];
+                if (!full) a.G.b2[bh * D_ + c] = sg;
+            }
+        {
+            /* G1 = (G2 W2^T) . gelu'(Z1); b1 of the next mini-batch */
+            const float cg0 = coef(g), cg1 = coef(g + 8);
+#pragma unroll
+            for (int mt = 0; mt < HPW; mt++) {
+                float g1[2][4] = {};
+#pragma unroll
+                for (int ks = 0; ks < D_ / 16; ks++) {
+                    uint32_t ag[4];
+                    ldsm_x4(ag, G2h + lr_a * LDT + 16 * ks + lc_a);
+#pragma unroll
+                    for (int nz = 0; nz < 2; nz++) {
+                        uint32_t bw[2];
+                        wt_as_b(bw, w2f[mt], ks, nz);
+                        mma_bf16_16816(g1[nz], ag, bw);
+                    }
+                }
+#pragma unroll
+                for (int nz = 0; nz < 2; nz++) {
+                    const int u = U0(mt) + 8 * nz + 2 * t4;
+#pragma unroll
+                    for (int e = 0; e < 4; e++) g1[nz][e] *= GP[(g + 8 * (e >> 1)) * LDP + u + (e & 1)];
+                    *reinterpret_cast<uint32_t *>(G1h + g * LDH + u) = pack_bf16(g1[nz][0], g1[nz][1]);
+                    *reinterpret_cast<uint32_t *>(G1h + (g + 8) * LDH + u) = pack_bf16(g1[nz][2], g1[nz][3]);
+                    *reinterpret_cast<uint32_t *>(G1sh + g * LDH + u) = pack_bf16(cg0 * g1[nz][0], cg0 * g1[nz][1]);
+                    *reinterpret_cast<uint32_t *>(G1sh + (g + 8) * LDH + u) = pack_bf16(cg1 * g1[nz][2], cg1 * g1[nz][3]);
+#pragma unroll
+                    for (int e = 0; e < 2; e++) { /* sum over the 16 rows: the 8 row groups g */
+                        float sb = cg0 * g1[nz][e] + cg1 * g1[nz][e + 2];
+                        for (int o = 4; o < 32; o <<= 1) sb += __shfl_xor_sync(0xffffffffu, sb, o);
+                        if (g == 0) {
+                            b1n[u + e] = full ? b1[u + e] + sb : b1[u + e];
+                            if (!full) a.G.b1[bh * DH + u + e] = sb;
+                        }
+                    }
+                }
+            }
+            __syncwarp(); /* G1h, G1sh written by the warp's lanes */
+
+            /* C1_ij = tau_i lr_j (1 + q_i.k_j) (j <= i), negated, as an A operand */
+            uint32_t ac[4];
+            {
+                float s1[2][4] = {};
+#pragma unroll
+                for (int ks = 0; ks < D_ / 16; ks++) {
+                    uint32_t aq[4], bk[4];
+                    ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
+                    ldsm_x4(bk, Ks + lr_b * LDT + 16 * ks + lc_b);
+#pragma unroll
+                    for (int nz = 0; nz < 2; nz++) {
+                        const uint32_t bs[2] = {bk[2 * nz], bk[2 * nz + 1]};
+                        mma_bf16_16816(s1[nz], aq, bs);
+                    }
+                }
+#pragma unroll
+                for (int nz = 0; nz < 2; nz++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int i = g + 8 * (e >> 1), j = 8 * nz + 2 * t4 + (e & 1);
+                        s1[nz][e] = j <= i ? -tau[i] * al[j] * (1.0f + s1[nz][e]) : 0.f;
+                    }
+                acc_as_a(ac, s1);
+            }
+
+            /* Zbar1 = Q W1 + b1 - C1 G1, X2bar = gelu(Zbar1); partials X2bar X2^T, X2bar W2 */
+            uint32_t axb[HPW][4];
+            float a2[2][4] = {};
+#pragma unroll
+            for (int mt = 0; mt < HPW; mt++) {
+                float qw[2][4] = {};
+#pragma unroll
+                for (int ks = 0; ks < D_ / 16; ks++) {
+                    uint32_t aq[4];
+                    ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
+#pragma unroll
+                    for (int nz = 0; nz < 2; nz++) {
+                        uint32_t bw[2];
+                        wt_as_b(bw, w1f[mt], ks, nz);
+                        mma_bf16_16816(qw[nz], aq, bw);
+                    }
+                }
+                uint32_t bg[4];
+                ldsm_x4_trans(bg, G1h + lr_a * LDH + U0(mt) + lc_a);
+#pragma unroll
+                for (int nz = 0; nz < 2; nz++) {
+                    const uint32_t b2f[2] = {bg[2 * nz], bg[2 * nz + 1]};
+                    mma_bf16_16816(qw[nz], ac, b2f);
+                    const int u = U0(mt) + 8 * nz + 2 * t4;
+#pragma unroll
+                    for (int e = 0; e < 4; e++) qw[nz][e] = gelu_tanh(qw[nz][e] + b1[u + (e & 1)]);
+                }
+                acc_as_a(axb[mt], qw);
+                /* X2 (A layout: rows = tokens) is the B of X2bar X2^T: j-tile jt = regs jt, jt + 2 */
+                uint32_t ax[4];
+                ldsm_x4(ax, X2h + lr_a * LDH + U0(mt) + lc_a);
+#pragma unroll
+                for (int jt = 0; jt < 2; jt++) {
+                    const uint32_t bx[2] = {ax[jt], ax[jt + 2]};
+                    mma_bf16_16816(a2[jt], axb[mt], bx);
+                }
+            }
+            float *rw2 = red2 + warp * MB2 * LDA;
+#pragma unroll
+            for (int jt = 0; jt < 2; jt++) {
+                *reinterpret_cast<float2 *>(rw2 + g * LDA + 8 * jt + 2 * t4) = make_float2(a2[jt][0], a2[jt][1]);
+                *reinterpret_cast<float2 *>(rw2 + (g + 8) * LDA + 8 * jt + 2 * t4) = make_float2(a2[jt][2], a2[jt][3]);
+            }
+            float *rw = red + warp * MB2 * LDZ; /* X2bar W2, W2 still at the mini-batch start */
+#pragma unroll
+            for (int nt = 0; nt < NKT; nt++) {
+                float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+                for (int mt = 0; mt < HPW; mt++) {
+                    uint32_t bw[2];
+                    w2_as_b(bw, w2f[mt][nt]);
+                    mma_bf16_16816(acc, axb[mt], bw);
+                }
+                *reinterpret_cast<float2 *>(rw + g * LDZ + 8 * nt + 2 * t4) = make_float2(acc[0], acc[1]);
+                *reinterpret_cast<float2 *>(rw + (g + 8) * LDZ + 8 * nt + 2 * t4) = make_float2(acc[2], acc[3]);
+            }
+
+            /* W1^T += (coef G1)^T K and W2 += X2^T (coef G2). The open (last, partial) mini-batch
+             * leaves W in the state and accumulates its sums in the (then free) fragments. */
+#pragma unroll
+            for (int mt = 0; mt < HPW; mt++) {
+                if (!full)
+#pragma unroll
+                    for (int nt = 0; nt < NKT; nt++) {
+                        frag_store(a.W.W1 + bh * D_ * DH, DH, U0(mt), nt, w1f[mt][nt], g, t4, true);
+                        frag_store(a.W.W2 + bh * DH * D_, D_, U0(mt), nt, w2f[mt][nt], g, t4, false);
+#pragma unroll
+                        for (int e = 0; e < 4; e++) w1f[mt][nt][e] = w2f[mt][nt][e] = 0.f;
+                    }
+                uint32_t ag1[4], ax2[4];
+                ldsm_x4_trans(ag1, G1sh + lr_b * LDH + U0(mt) + lc_b);
+                ldsm_x4_trans(ax2, X2h + lr_b * LDH + U0(mt) + lc_b);
+#pragma unroll
+                for (int np = 0; np < NKT / 2; np++) {
+                    uint32_t bk2[4], bg2[4];
+                    ldsm_x4_trans(bk2, Ks + lr_a * LDT + 16 * np + lc_a);
+                    ldsm_x4_trans(bg2, G2sh + lr_a * LDT + 16 * np + lc_a);
+                    const uint32_t bk0[2] = {bk2[0], bk2[1]}, bk1[2] = {bk2[2], bk2[3]};
+                    const uint32_t bg0[2] = {bg2[0], bg2[1]}, bg1[2] = {bg2[2], bg2[3]};
+                    mma_bf16_16816(w1f[mt][2 * np], ag1, bk0);
+                    mma_bf16_16816(w1f[mt][2 * np + 1], ag1, bk1);
+                    mma_bf16_16816(w2f[mt][2 * np], ax2, bg0);
+                    mma_bf16_16816(w2f[mt][2 * np + 1], ax2, bg1);
+                }
+            }
+        }
+        __syncthreads();
+
+        /* P4: Zbar2 = b2 + sum of the partials - C2 G2, C2_ij = tau_i lr_j (1 + x2bar_i.x2_j);
+         * out = Q + LN(Zbar2) */
+        for (int i = warp; i < r; i += NW) {
+            float *cw = c2s + warp * MB2, *zr = Zrow + i * LDZ;
+            if (lane < MB2) {
+                const int j = lane;
+                float s = 0.f;
+                for (int w = 0; w < NW; w++) s += red2[(w * MB2 + i) * LDA + j];
+                cw[j] = j <= i ? tau[i] * al[j] * (1.0f + s) : 0.f;
+            }
+            __syncwarp();
+            for (int c = lane; c < D_; c += 32) {
+                float s = b2[c];
+                for (int w = 0; w < NW; w++) s += red[(w * MB2 + i) * LDZ + c];
+                for (int j = 0; j <= i; j++) s -= cw[j] * G2u[j * LDZ + c];
+                zr[c] = s;
+            }
+            __syncwarp();
+            bf16 *yr = a.y + (row0 + t0 + i) * a.ldy + hd;
+            const bf16 *qr = Qs + i * LDT;
+            ln_fwd_row(zr, D_, a.eps, lw, lb, [&](int c, float v) { yr[c] = __float2bfloat16_rn(to_f32(qr[c]) + v); });
+            __syncwarp(); /* cw is rewritten for the warp's next row */
+        }
+    }
+
+    /* the state: the fragments hold the weights after the last full mini-batch, or (T ends inside
+     * a mini-batch) that mini-batch's gradient sums, its start weights being stored already */
+    const bool open = a.T % MB2 != 0;
+    float *W1o = open ? a.G.W1 + bh * D_ * DH : a.W.W1 + bh * D_ * DH;
+    float *W2o = open ? a.G.W2 + bh * DH * D_ : a.W.W2 + bh * DH * D_;
+#pragma unroll
+    for (int mt = 0; mt < HPW; mt++)
+#pragma unroll
+        for (int nt = 0; nt < NKT; nt++) {
+            frag_store(W1o, DH, U0(mt), nt, w1f[mt][nt], g, t4, true);
+            frag_store(W2o, D_, U0(mt), nt, w2f[mt][nt], g, t4, false);
+        }
+    __syncthreads();
+    for (int u = tid; u < DH; u += NT) a.W.b1[bh * DH + u] = b1buf[(nmb & 1) * DH + u];
+    for (int c = tid; c < D_; c += NT) a.W.b2[bh * D_ + c] = b2buf[(nmb & 1) * D_ + c];
+    if (!open) {
+        for (int e = tid; e < D_ * DH; e += NT) {
+            a.G.W1[bh * D_ * DH + e] = 0.f;
+            a.G.W2[bh * DH * D_ + e] = 0.f;
+        }
+        for (int u = tid; u < DH; u += NT) a.G.b1[bh * DH + u] = 0.f;
+        for (int c = tid; c < D_; c += NT) a.G.b2[bh * D_ + c] = 0.f;
+    }
+}
+
 /* ---- launchers -------------------------------------------------------------------------- */
 static int smem_optin_limit(void) {
     int dev = 0, v = 0;
@@ -228,11 +668,58 @@ static sb_status launch_v1(const ttt_core_args *a) {
     return SB_OK;
 }
 
+/* Widest cp.async (16, 8 or 4 bytes) that every Q/K/V row slice of the op rows allows; 0: none. */
+static int row_copy_bytes(const ttt_core_args *a) {
+    const size_t base = (size_t)(uintptr_t)a->x;
+    for (int v = 16; v >= 4; v /= 2) {
+        const size_t ve = v / 2; /* elements */
+        if (base % v == 0 && a->ldx % ve == 0 && (size_t)a->H * a->d % ve == 0 && a->d % ve == 0) return v;
+    }
+    return 0;
+}
+
+template <int D_, int VEC>
+static sb_status launch_v2_vec(const ttt_core_args *a) {
+    const size_t smem = mlp2_layout<D_>::smem_bytes();
+    if (smem > (size_t)smem_optin_limit())
+        return sb_fail(SB_EINVAL, "ttt_mlp dual v2: head_dim %d needs %zu B of shared memory", D_, smem);
+    CUDA_TRY(cudaFuncSetAttribute(ttt_mlp_dual_kernel2<D_, VEC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    ttt_mlp_dual_kernel2<D_, VEC><<<a->B * a->H, mlp2_layout<D_>::NT, smem, sb_stream()>>>(*a);
+    CUDA_LAUNCH_CHECK();
+    return SB_OK;
+}
+
+template <int D_>
+static sb_status launch_v2_d(const ttt_core_args *a, int vec) {
+    switch (vec) {
+    case 16: return launch_v2_vec<D_, 16>(a);
+    case 8: return launch_v2_vec<D_, 8>(a);
+    default: return launch_v2_vec<D_, 4>(a);
+    }
+}
+
+static int v2_supports(const ttt_core_args *a) {
+    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64) && row_copy_bytes(a) > 0;
+}
+
+static sb_status launch_v2(const ttt_core_args *a) {
+    if (!v2_supports(a))
+        return sb_fail(SB_EINVAL, "ttt_mlp dual v2 needs mini_batch 16, head_dim 16/32/64 and 4-byte aligned rows "
+                                  "(got mb %d, d %d, ldx %lld)", a->mb, a->d, a->ldx);
+    const int vec = row_copy_bytes(a);
+    switch (a->d) {
+    case 16: return launch_v2_d<16>(a, vec);
+    case 32: return launch_v2_d<32>(a, vec);
+    default: return launch_v2_d<64>(a, vec);
+    }
+}
+
 sb_status ttt_mlp_prefill(int version, const ttt_core_args *a) {
     if (a->B <= 0 || a->T <= 0) return sb_fail(SB_EINVAL, "ttt_mlp prefill: B %d, T %d", a->B, a->T);
-    if (version == 0) version = 1;
+    if (version == 0) version = v2_supports(a) ? 2 : 1;
     switch (version) {
     case 1: return launch_v1(a);
-    default: return sb_fail(SB_EINVAL, "ttt_mlp dual: no kernel version %d (1)", version);
+    case 2: return launch_v2(a);
+    default: return sb_fail(SB_EINVAL, "ttt_mlp dual: no kernel version %d (1, 2)", version);
     }
 }

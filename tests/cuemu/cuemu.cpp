@@ -240,6 +240,19 @@ void cuemu_ldsm_x4(uint32_t r[4], const void *row, bool trans) {
     }
 }
 
+/* movmatrix .m8n8 .trans .b16: lane l holds (row l/4, cols 2(l%4)..+1); it gets the same
+ * positions of the transpose. */
+uint32_t movmatrix_trans(uint32_t a) {
+    auto all = cuemu_warp_exchange(&a, sizeof a);
+    auto elem = [&](int row, int col) { /* M[row][col] lives in lane 4 row + col/2, half col%2 */
+        uint32_t v;
+        memcpy(&v, all[4 * row + col / 2], sizeof v);
+        return col % 2 ? v >> 16 : v & 0xffff;
+    };
+    const int l = cuemu_lane();
+    return elem(2 * (l % 4), l / 4) | elem(2 * (l % 4) + 1, l / 4) << 16;
+}
+
 void cuemu_cp_async(void *dst, const void *src, int bytes, int src_bytes) {
     if ((uintptr_t)dst % bytes || (uintptr_t)src % bytes) {
         fprintf(stderr, "cuemu: cp.async of %d bytes, misaligned %p <- %p\n", bytes, dst, src);

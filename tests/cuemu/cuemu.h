@@ -94,6 +94,7 @@ void mma_bf16_16816(float c[4], const uint32_t a[4], const uint32_t b[2]);
 void cuemu_ldsm_x4(uint32_t r[4], const void *row, bool trans);
 inline void ldsm_x4(uint32_t r[4], const void *row) { cuemu_ldsm_x4(r, row, false); }
 inline void ldsm_x4_trans(uint32_t r[4], const void *row) { cuemu_ldsm_x4(r, row, true); }
+uint32_t movmatrix_trans(uint32_t a);
 void cuemu_cp_async(void *dst, const void *src, int bytes, int src_bytes);
 void cuemu_cp_async_commit(void);
 void cuemu_cp_async_wait(int n);

@@ -449,7 +449,6 @@ static void golden_case(const std::string &dir) {
             memcpy(&xdsteps[((size_t)s * B + b) * c.D], &xd[((size_t)b * S + s) * c.D], c.D * sizeof(float));
     const int versions[2] = {1, 2};
     for (int vi = 0; vi < 2; vi++) {
-        if (c.mlp && versions[vi] == 2) continue;
         std::vector<float> yi, ydi;
         if (!run_impl(c, &ps, SB_LAYER, versions[vi], x, xdsteps, B, T, S, yi, ydi)) continue;
         char what[96];
@@ -627,7 +626,6 @@ int main(int argc, char **argv) {
     if (!only || !strcmp(only, "state")) {
         for (int mlp = 0; mlp < 2; mlp++)
             for (int version = 1; version <= 2; version++) {
-                if (mlp && version == 2) continue;
                 for (Cfg c : {tiny, wide}) {
                     c.mlp = mlp;
                     c.base_lr = mlp ? 0.1f : 1.0f;
@@ -639,7 +637,6 @@ int main(int argc, char **argv) {
         struct { int B, T, S, share_qk, use_gate; } shapes[] = {{2, 45, 6, 1, 1}, {1, 64, 18, 0, 0}, {3, 17, 2, 0, 1}, {1, 1, 20, 1, 0}};
         for (int mlp = 0; mlp < 2; mlp++)
             for (int version = 1; version <= 2; version++) {
-                if (mlp && version == 2) continue;
                 for (auto &s : shapes)
                     for (int level = SB_OP; level <= SB_LAYER; level++) {
                         Cfg c = tiny;
@@ -660,7 +657,7 @@ int main(int argc, char **argv) {
         }
     if (only && !strcmp(only, "growth")) /* slow (~1 min): not in the default run */
         for (int mlp = 0; mlp < 2; mlp++)
-            for (int version = 1; version <= 2 - mlp; version++) {
+            for (int version = 1; version <= 2; version++) {
                 Cfg c = tiny;
                 c.mlp = mlp, c.base_lr = mlp ? 0.1f : 1.0f;
                 growth_case(c, version);
