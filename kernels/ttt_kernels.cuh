@@ -178,6 +178,75 @@ __device__ __forceinline__ void ln_fwd_row(const float *z, int n, float eps, con
     for (int c = lane; c < n; c += 32) store(c, w[c] * (z[c] - mu) * rstd + b[c]);
 }
 
+/* Rows in registers for the tensor-core kernels: a row of n = 8 L values is spread over an
+ * aligned group of L lanes (L = n / 8, a power of two <= 32); lane q of the group holds columns
+ * 4q .. 4q+3 and n/2 + 4q .. n/2 + 4q+3, so that each group reads and writes 16-byte (fp32) or
+ * 8-byte (bf16) pieces, consecutive across its lanes. Reductions are log2(L) shuffles. */
+__device__ __forceinline__ void row8_load(float v[8], const float *row, int q, int n) {
+    const float4 x = *reinterpret_cast<const float4 *>(row + 4 * q), y = *reinterpret_cast<const float4 *>(row + n / 2 + 4 * q);
+    v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w, v[4] = y.x, v[5] = y.y, v[6] = y.z, v[7] = y.w;
+}
+__device__ __forceinline__ void row8_load(float v[8], const bf16 *row, int q, int n) {
+#pragma unroll
+    for (int hlf = 0; hlf < 2; hlf++) {
+        const uint2 u = *reinterpret_cast<const uint2 *>(row + hlf * (n / 2) + 4 * q);
+        const __nv_bfloat162 a = *reinterpret_cast<const __nv_bfloat162 *>(&u.x), b = *reinterpret_cast<const __nv_bfloat162 *>(&u.y);
+        v[4 * hlf + 0] = __low2float(a), v[4 * hlf + 1] = __high2float(a);
+        v[4 * hlf + 2] = __low2float(b), v[4 * hlf + 3] = __high2float(b);
+    }
+}
+__device__ __forceinline__ void row8_store(float *row, int q, int n, const float v[8]) {
+    *reinterpret_cast<float4 *>(row + 4 * q) = make_float4(v[0], v[1], v[2], v[3]);
+    *reinterpret_cast<float4 *>(row + n / 2 + 4 * q) = make_float4(v[4], v[5], v[6], v[7]);
+}
+__device__ __forceinline__ void row8_store(bf16 *row, int q, int n, const float v[8]) {
+#pragma unroll
+    for (int hlf = 0; hlf < 2; hlf++) {
+        __nv_bfloat162 a = __floats2bfloat162_rn(v[4 * hlf], v[4 * hlf + 1]), b = __floats2bfloat162_rn(v[4 * hlf + 2], v[4 * hlf + 3]);
+        uint2 u;
+        u.x = *reinterpret_cast<uint32_t *>(&a);
+        u.y = *reinterpret_cast<uint32_t *>(&b);
+        *reinterpret_cast<uint2 *>(row + hlf * (n / 2) + 4 * q) = u;
+    }
+}
+
+/* LayerNorm statistics of a row held as row8 pieces by groups of `width` lanes. */
+__device__ __forceinline__ void row8_stats(const float z[8], int n, int width, float eps, float &mu, float &rstd) {
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) s += z[k];
+    mu = group_sum(s, width) / (float)n;
+    float q = 0.f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) q += (z[k] - mu) * (z[k] - mu);
+    rstd = 1.0f / sqrtf(group_sum(q, width) / (float)n + eps);
+}
+/* ln_l2_bwd_row on row8 pieces: g from z, target t, LN weight w and bias b (all pieces). */
+__device__ __forceinline__ void row8_ln_l2_bwd(const float z[8], const float t[8], const float w[8], const float b[8], int n,
+                                               int width, float eps, float g[8]) {
+    float mu, rstd;
+    row8_stats(z, n, width, eps, mu, rstd);
+    float xh[8], gh[8], s1 = 0.f, s2 = 0.f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        xh[k] = (z[k] - mu) * rstd;
+        gh[k] = (w[k] * xh[k] + b[k] - t[k]) * w[k];
+        s1 += gh[k];
+        s2 += gh[k] * xh[k];
+    }
+    s1 = group_sum(s1, width);
+    s2 = group_sum(s2, width);
+#pragma unroll
+    for (int k = 0; k < 8; k++) g[k] = ((float)n * gh[k] - s1 - xh[k] * s2) * rstd / (float)n;
+}
+/* LayerNorm forward on row8 pieces, in place. */
+__device__ __forceinline__ void row8_ln_fwd(float z[8], const float w[8], const float b[8], int n, int width, float eps) {
+    float mu, rstd;
+    row8_stats(z, n, width, eps, mu, rstd);
+#pragma unroll
+    for (int k = 0; k < 8; k++) z[k] = w[k] * (z[k] - mu) * rstd + b[k];
+}
+
 /* Two floats -> one .b32 holding two bf16 (lo in the low half: the lower column/row index). */
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

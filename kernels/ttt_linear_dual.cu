@@ -188,6 +188,8 @@ template <int D_, int VEC>
 __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_kernel2(ttt_core_args a) {
     using Lay = lin2_layout<D_>;
     constexpr int NW = Lay::NW, NT = Lay::NT, LDT = Lay::LDT, LDZ = Lay::LDZ, NKT = D_ / 8;
+    constexpr int LPR = D_ / 8, RPW = 32 / LPR; /* row LayerNorms: lanes per row, rows per warp */
+    static_assert(NW * RPW == MB2, "the warps' row groups cover the mini-batch");
     const int H = a.H, D = H * D_;
     const int seq = blockIdx.x / H, h = blockIdx.x % H;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
@@ -263,22 +265,17 @@ __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_ker
         const bf16 *Qs = tile(buf, 0), *Ks = tile(buf, 1), *Vs = tile(buf, 2);
         const float *al = alpha + buf * MB2;
 
-        /* P1: Z = K W, QW = Q W on the warp's columns; S = Q K^T (16 x 16, every warp) */
-        float z[2][4] = {}, qw[2][4] = {}, s[2][4] = {};
+        /* P1: Z = K W on the warp's columns */
+        float z[2][4] = {};
 #pragma unroll
         for (int ks = 0; ks < D_ / 16; ks++) {
-            uint32_t ak[4], aq[4], bk[4];
+            uint32_t ak[4];
             ldsm_x4(ak, Ks + lr_a * LDT + 16 * ks + lc_a);
-            ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
-            ldsm_x4(bk, Ks + lr_b * LDT + 16 * ks + lc_b); /* K as [n = j][k]: the B of Q K^T */
 #pragma unroll
             for (int nz = 0; nz < 2; nz++) {
                 const uint32_t bw[2] = {pack_bf16(wf[2 * ks][2 * nz], wf[2 * ks][2 * nz + 1]),
                                         pack_bf16(wf[2 * ks + 1][2 * nz], wf[2 * ks + 1][2 * nz + 1])};
                 mma_bf16_16816(z[nz], ak, bw);
-                mma_bf16_16816(qw[nz], aq, bw);
-                const uint32_t bs[2] = {bk[2 * nz], bk[2 * nz + 1]};
-                mma_bf16_16816(s[nz], aq, bs);
             }
         }
 #pragma unroll
@@ -290,31 +287,50 @@ __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_ker
         }
         __syncthreads();
 
-        /* P2: G = LN_L2_bwd(Z, V - K), row per warp; coef_j = -eta_last,j (full) or lr_j (open) */
-        for (int i = warp; i < MB2; i += NW) {
-            bf16 *gr = Gh + i * LDT, *gsr = Gsh + i * LDT;
-            float *gfr = Gf + i * LDZ;
-            if (i < r) {
-                const float coef = full ? -tau[MB2 - 1] * al[i] : al[i];
-                const bf16 *vr = Vs + i * LDT, *kr = Ks + i * LDT;
-                ln_l2_bwd_row(Zs + i * LDZ, D_, a.eps, lw, lb, [&](int c) { return to_f32(vr[c]) - to_f32(kr[c]); },
-                              [&](int c, float gv) {
-                                  gr[c] = __float2bfloat16_rn(gv);
-                                  gsr[c] = __float2bfloat16_rn(coef * gv);
-                                  gfr[c] = coef * gv;
-                              });
-            } else {
-                for (int c = lane; c < D_; c += 32) {
-                    gr[c] = __float2bfloat16_rn(0.f);
-                    gsr[c] = __float2bfloat16_rn(0.f);
-                    gfr[c] = 0.f;
-                }
+        /* P2: G = LN_L2_bwd(Z, V - K); coef_j = -eta_last,j (full) or lr_j (open). A row per group
+         * of D_/8 lanes (row8 pieces): the NW warps cover the 16 rows in one pass. */
+        {
+            const int i = warp * RPW + lane / LPR, q = lane % LPR;
+            float z[8], t[8], k[8], w8[8], b8[8], gv[8], gs[8];
+            row8_load(z, Zs + i * LDZ, q, D_);
+            row8_load(t, Vs + i * LDT, q, D_);
+            row8_load(k, Ks + i * LDT, q, D_);
+            row8_load(w8, lw, q, D_);
+            row8_load(b8, lb, q, D_);
+#pragma unroll
+            for (int e = 0; e < 8; e++) t[e] -= k[e];
+            row8_ln_l2_bwd(z, t, w8, b8, D_, LPR, a.eps, gv);
+            const float coef = i < r ? (full ? -tau[MB2 - 1] * al[i] : al[i]) : 0.f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                gv[e] = i < r ? gv[e] : 0.f; /* rows past the end of the sequence */
+                gs[e] = coef * gv[e];
             }
+            row8_store(Gh + i * LDT, q, D_, gv);
+            row8_store(Gsh + i * LDT, q, D_, gs);
+            row8_store(Gf + i * LDZ, q, D_, gs);
         }
         __syncthreads();
 
-        /* P3a: Zbar = QW + b - C G with -C as the A operand, built from S in registers */
+        /* P3a: Zbar = Q W + b - C G with -C as the A operand, built from S = Q K^T (16 x 16, every
+         * warp) in registers. (Q W and S are made here, not in P1 beside Z = K W, so that they are
+         * not live in registers through P2.) */
         {
+            float qw[2][4] = {}, s[2][4] = {};
+#pragma unroll
+            for (int ks = 0; ks < D_ / 16; ks++) {
+                uint32_t aq[4], bk[4];
+                ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
+                ldsm_x4(bk, Ks + lr_b * LDT + 16 * ks + lc_b); /* K as [n = j][k]: the B of Q K^T */
+#pragma unroll
+                for (int nz = 0; nz < 2; nz++) {
+                    const uint32_t bw[2] = {pack_bf16(wf[2 * ks][2 * nz], wf[2 * ks][2 * nz + 1]),
+                                            pack_bf16(wf[2 * ks + 1][2 * nz], wf[2 * ks + 1][2 * nz + 1])};
+                    mma_bf16_16816(qw[nz], aq, bw);
+                    const uint32_t bs[2] = {bk[2 * nz], bk[2 * nz + 1]};
+                    mma_bf16_16816(s[nz], aq, bs);
+                }
+            }
             float cv[2][4];
 #pragma unroll
             for (int nz = 0; nz < 2; nz++)
@@ -372,12 +388,18 @@ __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_ker
         }
         __syncthreads();
 
-        /* P4: out = Q + LN(Zbar) */
-        for (int i = warp; i < r; i += NW) {
-            bf16 *yr = a.y + (row0 + t0 + i) * a.ldy + hd;
-            const bf16 *qr = Qs + i * LDT;
-            ln_fwd_row(Zs + i * LDZ, D_, a.eps, lw, lb,
-                       [&](int c, float v) { yr[c] = __float2bfloat16_rn(to_f32(qr[c]) + v); });
+        /* P4: out = Q + LN(Zbar), row8 pieces as in P2 */
+        {
+            const int i = warp * RPW + lane / LPR, q = lane % LPR;
+            float z[8], qv[8], w8[8], b8[8];
+            row8_load(z, Zs + i * LDZ, q, D_);
+            row8_load(qv, Qs + i * LDT, q, D_);
+            row8_load(w8, lw, q, D_);
+            row8_load(b8, lb, q, D_);
+            row8_ln_fwd(z, w8, b8, D_, LPR, a.eps);
+#pragma unroll
+            for (int e = 0; e < 8; e++) z[e] += qv[e];
+            if (i < r) row8_store(a.y + (row0 + t0 + i) * a.ldy + hd, q, D_, z);
         }
         if (tid < MB2) alpha[(buf ^ 1) * MB2 + tid] = lr_next;
     }
@@ -444,13 +466,15 @@ static sb_status launch_v2_d(const ttt_core_args *a, int vec) {
 }
 
 static int v2_supports(const ttt_core_args *a) {
-    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64 || a->d == 128) && row_copy_bytes(a) > 0;
+    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64 || a->d == 128) && row_copy_bytes(a) > 0 &&
+           a->ldy % 4 == 0 && (uintptr_t)a->y % 8 == 0; /* 8-byte output pieces */
 }
 
 static sb_status launch_v2(const ttt_core_args *a) {
     if (!v2_supports(a))
-        return sb_fail(SB_EINVAL, "ttt_linear dual v2 needs mini_batch 16, head_dim 16/32/64/128 and 4-byte aligned rows "
-                                  "(got mb %d, d %d, ldx %lld)", a->mb, a->d, a->ldx);
+        return sb_fail(SB_EINVAL, "ttt_linear dual v2 needs mini_batch 16, head_dim 16/32/64/128, 4-byte aligned input "
+                                  "rows and 8-byte aligned output rows (got mb %d, d %d, ldx %lld, ldy %lld)",
+                   a->mb, a->d, a->ldx, a->ldy);
     const int vec = row_copy_bytes(a);
     switch (a->d) {
     case 16: return launch_v2_d<16>(a, vec);

@@ -236,7 +236,7 @@ struct mlp2_layout {
     static size_t smem_bytes() {
         return (2 * 3 + 2) * MB2 * LDT * sizeof(bf16) + 3 * MB2 * LDH * sizeof(bf16) + MB2 * LDP * sizeof(float) +
                (size_t)NW * MB2 * LDZ * sizeof(float) + (size_t)NW * MB2 * LDA * sizeof(float) +
-               3 * MB2 * LDZ * sizeof(float) + NW * MB2 * sizeof(float) + (2 * DH + 4 * D_ + 3 * MB2) * sizeof(float) +
+               2 * MB2 * LDZ * sizeof(float) + MB2 * MB2 * sizeof(float) + (2 * DH + 4 * D_ + 3 * MB2) * sizeof(float) +
                20 * 16;
     }
 };
@@ -277,6 +277,8 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
     using Lay = mlp2_layout<D_>;
     constexpr int DH = Lay::DH, HPW = Lay::HPW, NW = Lay::NW, NT = Lay::NT, NKT = Lay::NKT;
     constexpr int LDT = Lay::LDT, LDH = Lay::LDH, LDZ = Lay::LDZ, LDP = Lay::LDP, LDA = Lay::LDA;
+    constexpr int LPR = D_ / 8, RPW = 32 / LPR; /* row LayerNorms: lanes per row, rows per warp */
+    static_assert(NW * RPW >= MB2 && MB2 % RPW == 0, "whole warps of row groups cover the mini-batch");
     const int H = a.H;
     const int seq = blockIdx.x / H, h = blockIdx.x % H;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t4 = lane & 3;
@@ -295,10 +297,9 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
     float *GP = sc.take<float>(MB2 * LDP);          /* gelu'(Z1) */
     float *red = sc.take<float>(NW * MB2 * LDZ);    /* per-warp partial X2 W2, then X2bar W2 */
     float *red2 = sc.take<float>(NW * MB2 * LDA);   /* per-warp partial X2bar X2^T */
-    float *Zrow = sc.take<float>(MB2 * LDZ);        /* Z2, then Zbar2, rows */
     float *G2u = sc.take<float>(MB2 * LDZ);         /* G2, fp32 */
     float *G2f = sc.take<float>(MB2 * LDZ);         /* coef_j G2_j, fp32 (b2 update) */
-    float *c2s = sc.take<float>(NW * MB2);          /* a row of C2 per warp */
+    float *c2s = sc.take<float>(MB2 * MB2);         /* C2 */
     float *b1buf = sc.take<float>(2 * DH), *b2buf = sc.take<float>(2 * D_); /* [current | next] by parity */
     float *lw = sc.take<float>(D_), *lb = sc.take<float>(D_);
     float *tau = sc.take<float>(MB2), *alpha = sc.take<float>(2 * MB2);
@@ -407,32 +408,38 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
         if (tid < MB2) alpha[(buf ^ 1) * MB2 + tid] = lr_next;
         __syncthreads();
 
-        /* P2: Z2 = b2 + sum of the partials, G2 = LN_L2_bwd(Z2, V - K), row per warp */
-        for (int i = warp; i < MB2; i += NW) {
-            bf16 *gr = G2h + i * LDT, *gsr = G2sh + i * LDT;
-            float *gur = G2u + i * LDZ, *gfr = G2f + i * LDZ, *zr = Zrow + i * LDZ;
-            if (i < r) {
-                for (int c = lane; c < D_; c += 32) {
-                    float s = b2[c];
-                    for (int w = 0; w < NW; w++) s += red[(w * MB2 + i) * LDZ + c];
-                    zr[c] = s;
-                }
-                __syncwarp();
-                const float cf = coef(i);
-                const bf16 *vr = Vs + i * LDT, *kr = Ks + i * LDT;
-                ln_l2_bwd_row(zr, D_, a.eps, lw, lb, [&](int c) { return to_f32(vr[c]) - to_f32(kr[c]); },
-                              [&](int c, float gv) {
-                                  gr[c] = __float2bfloat16_rn(gv);
-                                  gsr[c] = __float2bfloat16_rn(cf * gv);
-                                  gur[c] = gv;
-                                  gfr[c] = cf * gv;
-                              });
-            } else {
-                for (int c = lane; c < D_; c += 32) {
-                    gr[c] = gsr[c] = __float2bfloat16_rn(0.f);
-                    gur[c] = gfr[c] = 0.f;
-                }
+        /* P2: Z2 = b2 + sum of the partials, G2 = LN_L2_bwd(Z2, V - K); a row per group of D_/8
+         * lanes (row8 pieces), the first 16 / RPW warps */
+        if (warp * RPW < MB2) {
+            const int i = warp * RPW + lane / LPR, q = lane % LPR;
+            float z[8], t[8], k[8], gv[8];
+            row8_load(z, b2, q, D_);
+            for (int w = 0; w < NW; w++) {
+                float p[8];
+                row8_load(p, red + (w * MB2 + i) * LDZ, q, D_);
+#pragma unroll
+                for (int e = 0; e < 8; e++) z[e] += p[e];
             }
+            row8_load(t, Vs + i * LDT, q, D_);
+            row8_load(k, Ks + i * LDT, q, D_);
+#pragma unroll
+            for (int e = 0; e < 8; e++) t[e] -= k[e];
+            {
+                float w8[8], b8[8];
+                row8_load(w8, lw, q, D_);
+                row8_load(b8, lb, q, D_);
+                row8_ln_l2_bwd(z, t, w8, b8, D_, LPR, a.eps, gv);
+            }
+            const float cf = coef(i);
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                gv[e] = i < r ? gv[e] : 0.f; /* rows past the end of the sequence */
+                t[e] = cf * gv[e];
+            }
+            row8_store(G2h + i * LDT, q, D_, gv);
+            row8_store(G2sh + i * LDT, q, D_, t);
+            row8_store(G2u + i * LDZ, q, D_, gv);
+            row8_store(G2f + i * LDZ, q, D_, t);
         }
         __syncthreads();
 
@@ -599,26 +606,41 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 
         /* P4: Zbar2 = b2 + sum of the partials - C2 G2, C2_ij = tau_i lr_j (1 + x2bar_i.x2_j);
          * out = Q + LN(Zbar2) */
-        for (int i = warp; i < r; i += NW) {
-            float *cw = c2s + warp * MB2, *zr = Zrow + i * LDZ;
-            if (lane < MB2) {
-                const int j = lane;
+        if (warp * RPW < MB2) {
+            const int i = warp * RPW + lane / LPR, q = lane % LPR;
+            float *cw = c2s + i * MB2; /* row i of C2, made by the row's lanes */
+            for (int j = q; j < MB2; j += LPR) {
                 float s = 0.f;
                 for (int w = 0; w < NW; w++) s += red2[(w * MB2 + i) * LDA + j];
                 cw[j] = j <= i ? tau[i] * al[j] * (1.0f + s) : 0.f;
             }
             __syncwarp();
-            for (int c = lane; c < D_; c += 32) {
-                float s = b2[c];
-                for (int w = 0; w < NW; w++) s += red[(w * MB2 + i) * LDZ + c];
-                for (int j = 0; j <= i; j++) s -= cw[j] * G2u[j * LDZ + c];
-                zr[c] = s;
+            float z[8];
+            row8_load(z, b2, q, D_);
+            for (int w = 0; w < NW; w++) {
+                float p[8];
+                row8_load(p, red + (w * MB2 + i) * LDZ, q, D_);
+#pragma unroll
+                for (int e = 0; e < 8; e++) z[e] += p[e];
             }
-            __syncwarp();
-            bf16 *yr = a.y + (row0 + t0 + i) * a.ldy + hd;
-            const bf16 *qr = Qs + i * LDT;
-            ln_fwd_row(zr, D_, a.eps, lw, lb, [&](int c, float v) { yr[c] = __float2bfloat16_rn(to_f32(qr[c]) + v); });
-            __syncwarp(); /* cw is rewritten for the warp's next row */
+            for (int j = 0; j <= i; j++) {
+                float gu[8];
+                row8_load(gu, G2u + j * LDZ, q, D_);
+                const float cj = cw[j];
+#pragma unroll
+                for (int e = 0; e < 8; e++) z[e] -= cj * gu[e];
+            }
+            {
+                float w8[8], b8[8];
+                row8_load(w8, lw, q, D_);
+                row8_load(b8, lb, q, D_);
+                row8_ln_fwd(z, w8, b8, D_, LPR, a.eps);
+            }
+            float qv[8];
+            row8_load(qv, Qs + i * LDT, q, D_);
+#pragma unroll
+            for (int e = 0; e < 8; e++) z[e] += qv[e];
+            if (i < r) row8_store(a.y + (row0 + t0 + i) * a.ldy + hd, q, D_, z);
         }
     }
 
@@ -699,7 +721,8 @@ static sb_status launch_v2_d(const ttt_core_args *a, int vec) {
 }
 
 static int v2_supports(const ttt_core_args *a) {
-    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64) && row_copy_bytes(a) > 0;
+    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64) && row_copy_bytes(a) > 0 && a->ldy % 4 == 0 &&
+           (uintptr_t)a->y % 8 == 0; /* 8-byte output pieces */
 }
 
 static sb_status launch_v2(const ttt_core_args *a) {
