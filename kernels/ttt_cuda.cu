@@ -14,6 +14,12 @@
  * [B,H,...], their gradient sums over its tokens so far, and (share_qk) the conv history of
  * P = x Wq^T [B, D, K-1]. The prefill kernel version can be forced with SB_TTT_VERSION=1|2
  * (read at setup; default: the fastest kernel that takes the shape).
+ *
+ * A layer prefill runs in chunks of whole mini-batches, at most TTT_CHUNK_ROWS = B x chunk
+ * tokens at a time (SB_TTT_CHUNK_ROWS overrides it), each chunk's core starting from the state
+ * the previous one left: the workspaces (projections, op rows, core output: ~29 kB per row at
+ * the 1.3b widths) stay under ~1 GB per layer however long the context, which the model level's
+ * 24 layers need. Decode and op level are not chunked.
  */
 #include "ttt_cuda.h"
 #include "ttt_kernels.cuh"
@@ -25,6 +31,7 @@
 typedef struct {
     int mlp;              /* 0: TTT-Linear, 1: TTT-MLP */
     int version;          /* prefill kernel version, 0 = auto */
+    long long chunk_rows; /* layer prefill: at most this many rows (B x chunk tokens) per chunk */
     int D, H, d, dh, mb, K, share_qk, use_gate;
     int ncat, col_q, col_k, col_v, col_g, col_lr; /* fused projection: width and column offsets */
     long long ld_ops;     /* op row stride at layer level (3D + H rounded up to 8) */
@@ -41,6 +48,10 @@ typedef struct {
 } ttt_cuda_state;
 
 static long long round8(long long n) { return (n + 7) / 8 * 8; }
+
+/* Rows per layer-prefill chunk: 32k rows = 0.94 GB of workspace at the 1.3b widths; big enough
+ * for the GEMMs (B 16: 2048 tokens per sequence) and to amortise the launches. */
+#define TTT_CHUNK_ROWS 32768
 
 /* ---- setup ------------------------------------------------------------------------------ */
 static sb_status upload_f32(const sb_layer *L, const char *name, float **dev) {
@@ -197,8 +208,9 @@ static sb_status setup(sb_layer *L, int mlp) {
     s->D = c->d_model, s->H = c->heads, s->d = c->head_dim, s->mb = c->mini_batch, s->K = c->d_conv;
     s->dh = mlp ? 4 * s->d : s->d;
     s->share_qk = c->share_qk, s->use_gate = c->use_gate;
-    const char *v = getenv("SB_TTT_VERSION");
+    const char *v = getenv("SB_TTT_VERSION"), *cr = getenv("SB_TTT_CHUNK_ROWS");
     s->version = v ? atoi(v) : 0;
+    s->chunk_rows = cr && atoll(cr) > 0 ? atoll(cr) : TTT_CHUNK_ROWS;
     sb_status st = setup_core(L, s);
     if (!st && L->level == SB_LAYER) st = setup_layer_params(L, s);
     if (st) teardown(L);
@@ -240,26 +252,23 @@ static sb_status run_core(const ttt_cuda_state *s, const ttt_core_args *a, int d
     return s->mlp ? ttt_mlp_prefill(s->version, a) : ttt_linear_prefill(s->version, a);
 }
 
-/* Layer level: projections -> op rows -> core -> post_norm/gate -> o_proj, on `rows` rows. */
-static sb_status layer_forward(sb_layer *L, ttt_cuda_state *s, const bf16 *x, bf16 *y, int B, int T, int decode,
-                               bf16 *proj, bf16 *ops, bf16 *core) {
-    const int D = s->D;
-    const int rows = B * T;
-    SB_TRY(sb_gemm_linear(x, D, s->Wcat, D, proj, CUDA_R_16BF, s->ncat, rows, D, s->ncat, 1.0f, 0.0f));
-    ttt_glue_args g = glue_args(L, s, proj, ops, B, T, decode ? L->pos : 0);
-    if (s->share_qk && s->hist && !decode) SB_TRY(sb_cuda_memset0(s->hist, (size_t)B * D * (s->K - 1) * sizeof(float)));
+/* The glue after the projections: op rows -> core -> post_norm/gate, on B x T rows of proj
+ * (T tokens per sequence from position pos0); leaves the normed output in `core`. */
+static sb_status layer_core(sb_layer *L, ttt_cuda_state *s, int B, int T, int pos0, int decode, int from_state,
+                            bf16 *proj, bf16 *ops, bf16 *core) {
+    ttt_glue_args g = glue_args(L, s, proj, ops, B, T, pos0);
     g.update_hist = decode && s->share_qk && s->hist;
     SB_TRY(ttt_glue_ops(&g));
-    if (s->share_qk && !decode) SB_TRY(ttt_glue_save_hist(&g));
+    if (s->share_qk && s->hist && !decode) SB_TRY(ttt_glue_save_hist(&g));
     ttt_core_args a = core_args(L, s, ops, s->ld_ops, core, B, T);
+    a.from_state = from_state;
     SB_TRY(run_core(s, &a, decode));
     ttt_post_args p;
     memset(&p, 0, sizeof p);
-    p.core = core, p.ldc = D, p.out = core, p.ldo = D, p.rows = rows, p.D = D, p.eps = L->cfg.eps;
+    p.core = core, p.ldc = s->D, p.out = core, p.ldo = s->D, p.rows = (long long)B * T, p.D = s->D, p.eps = L->cfg.eps;
     p.w = s->post_w, p.b = s->post_b;
     if (s->use_gate) p.gate = proj + s->col_g, p.ldg = s->ncat;
-    SB_TRY(ttt_glue_post(&p));
-    return sb_gemm_linear(core, D, s->Wo, D, y, CUDA_R_16BF, D, rows, D, D, 1.0f, 0.0f);
+    return ttt_glue_post(&p);
 }
 
 static sb_status reserve_prefill(ttt_cuda_state *s, size_t rows) {
@@ -276,6 +285,31 @@ static sb_status reserve_prefill(ttt_cuda_state *s, size_t rows) {
     return SB_OK;
 }
 
+/* Layer prefill, chunk by chunk (whole mini-batches; the last chunk takes the rest). */
+static sb_status layer_prefill(sb_layer *L, ttt_cuda_state *s, const bf16 *x, bf16 *y, int B, int T) {
+    const int D = s->D;
+    long long tc = s->chunk_rows / B / s->mb * s->mb;
+    if (tc < s->mb) tc = s->mb;
+    const int Tc = tc >= T ? T : (int)tc;
+    SB_TRY(reserve_prefill(s, (size_t)B * Tc));
+    if (s->share_qk && s->hist) SB_TRY(sb_cuda_memset0(s->hist, (size_t)B * D * (s->K - 1) * sizeof(float)));
+    for (int t0 = 0; t0 < T; t0 += Tc) {
+        const int n = T - t0 < Tc ? T - t0 : Tc;
+        if (n == T) /* one chunk: the rows are contiguous */
+            SB_TRY(sb_gemm_linear(x, D, s->Wcat, D, s->proj, CUDA_R_16BF, s->ncat, B * T, D, s->ncat, 1.0f, 0.0f));
+        else
+            SB_TRY(sb_gemm_linear_batched(x + (size_t)t0 * D, D, (long long)T * D, s->Wcat, D, 0, s->proj, CUDA_R_16BF,
+                                          s->ncat, (long long)n * s->ncat, n, D, s->ncat, B, 1.0f, 0.0f));
+        SB_TRY(layer_core(L, s, B, n, t0, 0, t0 > 0, s->proj, s->ops, s->core));
+        if (n == T)
+            SB_TRY(sb_gemm_linear(s->core, D, s->Wo, D, y, CUDA_R_16BF, D, B * T, D, D, 1.0f, 0.0f));
+        else
+            SB_TRY(sb_gemm_linear_batched(s->core, D, (long long)n * D, s->Wo, D, 0, y + (size_t)t0 * D, CUDA_R_16BF, D,
+                                          (long long)T * D, n, D, D, B, 1.0f, 0.0f));
+    }
+    return SB_OK;
+}
+
 static sb_status prefill(sb_layer *L, const void *x, void *y, int B, int T) {
     ttt_cuda_state *s = (ttt_cuda_state *)L->impl_state;
     if ((long long)B * T > 0x7fffffffLL) return sb_fail(SB_EINVAL, "ttt cuda: B*T = %lld rows", (long long)B * T);
@@ -283,8 +317,7 @@ static sb_status prefill(sb_layer *L, const void *x, void *y, int B, int T) {
         ttt_core_args a = core_args(L, s, (const bf16 *)x, 3LL * s->D + s->H, (bf16 *)y, B, T);
         return run_core(s, &a, 0);
     }
-    SB_TRY(reserve_prefill(s, (size_t)B * T));
-    return layer_forward(L, s, (const bf16 *)x, (bf16 *)y, B, T, 0, s->proj, s->ops, s->core);
+    return layer_prefill(L, s, (const bf16 *)x, (bf16 *)y, B, T);
 }
 
 /* The state of an empty context: the parameters, zero sums, zero history. */
@@ -309,7 +342,10 @@ static sb_status decode(sb_layer *L, const void *x, void *y, int B) {
         ttt_core_args a = core_args(L, s, (const bf16 *)x, 3LL * s->D + s->H, (bf16 *)y, B, 1);
         return run_core(s, &a, 1);
     }
-    return layer_forward(L, s, (const bf16 *)x, (bf16 *)y, B, 1, 1, s->dproj, s->dops, s->dcore);
+    const int D = s->D;
+    SB_TRY(sb_gemm_linear((const bf16 *)x, D, s->Wcat, D, s->dproj, CUDA_R_16BF, s->ncat, B, D, s->ncat, 1.0f, 0.0f));
+    SB_TRY(layer_core(L, s, B, 1, L->pos, 1, 0, s->dproj, s->dops, s->dcore));
+    return sb_gemm_linear(s->dcore, D, s->Wo, D, (bf16 *)y, CUDA_R_16BF, D, B, D, D, 1.0f, 0.0f);
 }
 
 /* A plausible state after T tokens: weights near the parameters, small gradient sums when T

@@ -34,7 +34,9 @@ struct ttt_core_args {
     int pos;            /* decode: absolute position of the token (mini-batch slot = pos % mb) */
     const float *ln_w, *ln_b; /* ttt_norm_weight / ttt_norm_bias [H, d] */
     const float *tau;   /* token_eta [mb]: max(0, 1/(i+1) + learnable_token_idx[i]) */
-    ttt_weights init;   /* parameters: where a prefill starts */
+    ttt_weights init;   /* parameters: where a prefill starts (unless from_state) */
+    int from_state;     /* prefill: start from W (G = 0), the state a previous chunk of the same
+                           sequences left on a mini-batch boundary (chunked layer prefill) */
     ttt_weights W;      /* state: weights at the start of the open mini-batch */
     ttt_weights G;      /* state: sum_j lr_j x_j^T g_j over the open mini-batch's tokens so far */
 };
@@ -88,6 +90,20 @@ sb_status ttt_glue_post(const ttt_post_args *a);
 sb_status ttt_fill_random(float *p, size_t n, const float *base, size_t period, float scale, uint64_t seed);
 
 /* ---- device helpers ------------------------------------------------------------------ */
+/* Where the prefill of (sequence, head) = (bh / H, h) starts: the parameters [H, ...], or with
+ * from_state the state [B, H, ...]; n* = elements per head. */
+__device__ __forceinline__ ttt_weights ttt_start_weights(const ttt_core_args &a, size_t bh, int h, size_t nw1, size_t nb1,
+                                                         size_t nw2, size_t nb2) {
+    const ttt_weights &src = a.from_state ? a.W : a.init;
+    const size_t i = a.from_state ? bh : (size_t)h;
+    ttt_weights w;
+    w.W1 = src.W1 + i * nw1;
+    w.b1 = src.b1 + i * nb1;
+    w.W2 = nw2 ? src.W2 + i * nw2 : nullptr;
+    w.b2 = nb2 ? src.b2 + i * nb2 : nullptr;
+    return w;
+}
+
 #ifdef SB_CUEMU
 #define SB_DYN_SMEM(name) unsigned char *name = cuemu_dyn_smem()
 #else

@@ -57,9 +57,10 @@ __global__ void __launch_bounds__(V1_THREADS, 1) ttt_linear_dual_kernel1(ttt_cor
     float *C = sc.take<float>((size_t)mb * mb);
 
     const size_t hd = (size_t)h * d, bh = (size_t)seq * H + h;
-    for (int e = tid; e < d * d; e += V1_THREADS) W[e] = a.init.W1[hd * d + e];
+    const ttt_weights w0 = ttt_start_weights(a, bh, h, (size_t)d * d, d, 0, 0);
+    for (int e = tid; e < d * d; e += V1_THREADS) W[e] = w0.W1[e];
     for (int c = tid; c < d; c += V1_THREADS) {
-        bv[c] = a.init.b1[hd + c];
+        bv[c] = w0.b1[c];
         lw[c] = a.ln_w[hd + c];
         lb[c] = a.ln_b[hd + c];
     }
@@ -226,7 +227,7 @@ __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_ker
     const int c0 = 16 * warp + g;
     float wf[NKT][4];
     {
-        const float *W0 = a.init.W1 + hd * D_;
+        const float *W0 = ttt_start_weights(a, bh, h, D_ * D_, D_, 0, 0).W1;
 #pragma unroll
         for (int nt = 0; nt < NKT; nt++) {
             const int k0 = 8 * nt + 2 * t4;
@@ -237,7 +238,7 @@ __global__ void __launch_bounds__(2 * D_, D_ >= 128 ? 1 : 4) ttt_linear_dual_ker
         }
     }
     for (int c = tid; c < D_; c += NT) {
-        bias[c] = a.init.b1[hd + c];
+        bias[c] = ttt_start_weights(a, bh, h, D_ * D_, D_, 0, 0).b1[c];
         lw[c] = a.ln_w[hd + c];
         lb[c] = a.ln_b[hd + c];
     }

@@ -60,16 +60,17 @@ __global__ void __launch_bounds__(V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_a
     float *G1 = sc.take<float>((size_t)mb * dh), *Xb = sc.take<float>((size_t)mb * dh);
     float *C = sc.take<float>((size_t)mb * mb);
 
-    /* this block's weights: the state arrays, started from the parameters */
+    /* this block's weights: the state arrays, started from the parameters (or already there) */
     float *W1 = a.W.W1 + bh * d * dh, *W2 = a.W.W2 + bh * dh * d;
-    const float *W1i = a.init.W1 + (size_t)h * d * dh, *W2i = a.init.W2 + (size_t)h * dh * d;
-    for (int e = tid; e < d * dh; e += V1_THREADS) {
-        W1[e] = W1i[e];
-        W2[e] = W2i[e];
-    }
-    for (int u = tid; u < dh; u += V1_THREADS) b1[u] = a.init.b1[(size_t)h * dh + u];
+    const ttt_weights w0 = ttt_start_weights(a, bh, h, (size_t)d * dh, dh, (size_t)dh * d, d);
+    if (!a.from_state)
+        for (int e = tid; e < d * dh; e += V1_THREADS) {
+            W1[e] = w0.W1[e];
+            W2[e] = w0.W2[e];
+        }
+    for (int u = tid; u < dh; u += V1_THREADS) b1[u] = w0.b1[u];
     for (int c = tid; c < d; c += V1_THREADS) {
-        b2[c] = a.init.b2[(size_t)h * d + c];
+        b2[c] = w0.b2[c];
         lw[c] = a.ln_w[(size_t)h * d + c];
         lb[c] = a.ln_b[(size_t)h * d + c];
     }
@@ -308,7 +309,8 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
     /* masters: W1^T rows u0+g (+8), cols k = 8nt+2t (+1); W2 rows u0+g (+8), cols c = 8nt+2t (+1) */
     float w1f[HPW][NKT][4], w2f[HPW][NKT][4];
     {
-        const float *W1i = a.init.W1 + hd * DH, *W2i = a.init.W2 + (size_t)h * DH * D_;
+        const ttt_weights w0 = ttt_start_weights(a, bh, h, D_ * DH, DH, DH * D_, D_);
+        const float *W1i = w0.W1, *W2i = w0.W2;
 #pragma unroll
         for (int mt = 0; mt < HPW; mt++)
 #pragma unroll
@@ -324,9 +326,10 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
                 w2f[mt][nt][3] = W2i[(u0 + 8 + g) * D_ + k0 + 1];
             }
     }
-    for (int u = tid; u < DH; u += NT) b1buf[u] = a.init.b1[(size_t)h * DH + u];
+    const ttt_weights w0 = ttt_start_weights(a, bh, h, D_ * DH, DH, DH * D_, D_);
+    for (int u = tid; u < DH; u += NT) b1buf[u] = w0.b1[u];
     for (int c = tid; c < D_; c += NT) {
-        b2buf[c] = a.init.b2[hd + c];
+        b2buf[c] = w0.b2[c];
         lw[c] = a.ln_w[hd + c];
         lb[c] = a.ln_b[hd + c];
     }

@@ -54,6 +54,15 @@ sb_status sb_gemm_linear(const bf16 *x, int ldx, const bf16 *W, int ldw, void *y
     return SB_OK;
 }
 
+sb_status sb_gemm_linear_batched(const bf16 *x, int ldx, long long sx, const bf16 *W, int ldw, long long sw, void *y,
+                                 cudaDataType_t ydt, int ldy, long long sy, int M, int K, int N, int batch, float alpha,
+                                 float beta) {
+    const size_t es = ydt == CUDA_R_16BF ? 2 : 4;
+    for (int b = 0; b < batch; b++)
+        SB_TRY(sb_gemm_linear(x + b * sx, ldx, W + b * sw, ldw, (char *)y + b * sy * es, ydt, ldy, M, K, N, alpha, beta));
+    return SB_OK;
+}
+
 sb_status sb_upload_param_bf16(const float *host, size_t n, bf16 **dev) {
     SB_TRY(sb_cuda_malloc((void **)dev, n * sizeof(bf16)));
     return sb_cuda_upload_f32(*dev, SB_BF16, host, n);
