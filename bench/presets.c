@@ -28,7 +28,7 @@ static const sb_preset presets[] = {
      .ctx = {1 * K, 4 * K, 16 * K}, .nctx = 3,
      .batch = {{16}, {16, 512}}, .nbatch = {1, 2},
      .rule = {.warmup = 3, .min_samples = 10, .max_samples = 100000, .target_noise = 0.005, .soft_s = 0.5, .hard_s = 3},
-     .total_budget_s = 170},
+     .total_budget_s = 150},
     /* The paper's full protocol on every Fig. 15 point takes far longer than the 15 minutes a GPU is
      * lent for; fig15 keeps the Fig. 15 shapes (model level, prefill B=16, decode B=16,512) with a
      * short sampling rule, and skips points predicted to cost more than 12 s. Rows say so in
@@ -39,7 +39,7 @@ static const sb_preset presets[] = {
      .ctx = {1 * K, 2 * K, 4 * K, 8 * K, 16 * K, 32 * K}, .nctx = 6,
      .batch = {{16}, {16, 512}}, .nbatch = {1, 2},
      .rule = {.warmup = 1, .min_samples = 3, .max_samples = 100000, .target_noise = 0.005, .soft_s = 0.2, .hard_s = 1},
-     .point_budget_s = 12, .total_budget_s = 170},
+     .point_budget_s = 12, .total_budget_s = 120},
     {.name = "cpu", .about = "CPU, <= 5 min on 2 cores: 125m, op+layer, prefill+decode, B=1, T 1k-8k",
      .needs_gpu = 0, .backend = SB_AUTO_BACKEND, .config = "125m",
      .levels = LV(SB_OP) | LV(SB_LAYER), .modes = LV(SB_PREFILL) | LV(SB_DECODE),

@@ -22,6 +22,7 @@
  * same one-token step for both.
  */
 #include "ttt.h"
+#include "../kernels/ttt_cuda.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,9 @@ static const sb_impl *const impls[] = {
     &ref_primal,
     &sb_ttt_linear_cpu_dual,
     &sb_ttt_linear_cpu_primal,
-    /* fast impls (kernels/ttt_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
+#ifdef SB_HAVE_CUDA
+    &ttt_linear_cuda_dual,
+#endif
     NULL,
 };
 

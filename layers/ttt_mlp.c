@@ -19,6 +19,7 @@
  * Impls on ref: "dual" and "primal"; decode is the same one-token step for both.
  */
 #include "ttt.h"
+#include "../kernels/ttt_cuda.h"
 #include "ref_ops.h"
 
 #include <stdlib.h>
@@ -216,7 +217,9 @@ static const sb_impl *const impls[] = {
     &ref_primal,
     &sb_ttt_mlp_cpu_dual,
     &sb_ttt_mlp_cpu_primal,
-    /* fast impls (kernels/ttt_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
+#ifdef SB_HAVE_CUDA
+    &ttt_mlp_cuda_dual,
+#endif
     NULL,
 };
 
