@@ -259,8 +259,9 @@ int sb_parse_run_opts(int argc, char **argv, sb_run_opts *o) {
 }
 
 /* ---- the points ---------------------------------------------------------------------------- */
+/* Without --impl: every impl but the oracles (slow simple versions, sb_impl.oracle). */
 static int impl_wanted(const sb_run_opts *o, const sb_impl *im) {
-    if (!o->nimpls) return 1;
+    if (!o->nimpls) return !im->oracle;
     for (int i = 0; i < o->nimpls; i++)
         if (strcmp(o->impls[i], im->name) == 0) return 1;
     return 0;
@@ -270,6 +271,18 @@ static int impl_wanted(const sb_run_opts *o, const sb_impl *im) {
 static sb_backend backend_for(const sb_run_opts *o, const sb_layer_desc *d, sb_level l) {
     if (o->backend >= 0) return (sb_backend)o->backend;
     return sb_find_impl(d, SB_CPU, l, NULL) ? SB_CPU : SB_REF;
+}
+
+/* Shortest contexts first, then the plan's order (layer, level, impl, mode, batch): when a
+ * budgeted preset runs out of time it loses the longest contexts of every layer, not the last
+ * layers altogether. Insertion sort: stable, and plans are a few hundred points. */
+static void sort_by_context(sb_point *v, size_t n) {
+    for (size_t i = 1; i < n; i++) {
+        sb_point p = v[i];
+        size_t j = i;
+        for (; j > 0 && v[j - 1].ctx > p.ctx; j--) v[j] = v[j - 1];
+        v[j] = p;
+    }
 }
 
 int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
@@ -325,6 +338,7 @@ int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
         return -1;
     }
     for (int i = 0; i < nnotes; i++) fprintf(stderr, "seqbench: note: %s\n", notes[i]);
+    sort_by_context(v, n);
     *pts = v;
     return (int)n;
 }

@@ -176,5 +176,5 @@ extern "C" const sb_impl attention_cuda_flash = {
 extern "C" const sb_impl attention_cuda_naive = {
     "naive", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
     "one warp per query row, fp32 online softmax, keys one by one; bf16 KV cache",
-    cuda_setup, cuda_prefill, cuda_decode, cuda_fill_state, cuda_teardown,
+    cuda_setup, cuda_prefill, cuda_decode, cuda_fill_state, cuda_teardown, /* oracle: */ 1,
 };

@@ -309,7 +309,7 @@ extern "C" sb_status sb_cuda_get_info(sb_cuda_info *ci) {
     if (sb_cuda_device_count() == 0) return sb_fail(SB_ENOTSUP, "no CUDA device or driver");
     cudaDeviceProp p;
     CUDA_TRY(cudaGetDeviceProperties(&p, 0));
-    snprintf(ci->name, sizeof ci->name, "%s", p.name);
+    snprintf(ci->name, sizeof ci->name, "%.127s", p.name);
     ci->sms = p.multiProcessorCount;
     ci->cc_major = p.major;
     ci->cc_minor = p.minor;

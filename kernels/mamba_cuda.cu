@@ -271,5 +271,5 @@ extern "C" const sb_impl mamba_cuda_chunked = {
 extern "C" const sb_impl mamba_cuda_sequential = {
     "sequential", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
     "bf16, cuBLAS projections, one thread per channel walking the tokens (the simple kernels)",
-    setup_sequential, prefill, decode, fill_state, teardown,
+    setup_sequential, prefill, decode, fill_state, teardown, /* oracle: */ 1,
 };

@@ -146,6 +146,9 @@ typedef struct sb_impl {
      * shapes whose prefill would not fit). Values are random but well-scaled. NULL: use prefill. */
     sb_status (*fill_state)(sb_layer *L, int B, int T, uint64_t seed);
     void (*teardown)(sb_layer *L); /* frees what setup/prefill allocated in L->impl_state */
+    /* 1 for a simple version kept as an oracle and as documentation (llm.c's "version 1"): tests
+     * compare it like any impl, but benchmark presets skip it unless --impl names it. */
+    int oracle;
 } sb_impl;
 
 typedef struct sb_layer_desc {
