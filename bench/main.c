@@ -19,6 +19,7 @@ static const struct {
     {"golden", cmd_golden, "golden DIR [--backend ref|cpu|cuda] [--impl NAME]   run golden case(s), exit 1 beyond tolerance"},
     {"info", cmd_info, "info [--slug | --has-gpu]                        host and GPU metadata (--slug: results folder name; --has-gpu: exit 0 iff a GPU)"},
     {"list", cmd_list, "list                                             layers, impls and backends"},
+    {"sgemm", cmd_sgemm, "sgemm MxKxN[,MxKxN...]                           OpenBLAS sgemm alone on projection shapes (cpu ratios)"},
 };
 
 static void usage(FILE *f) {

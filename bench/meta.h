@@ -24,10 +24,12 @@ typedef struct sb_meta {
 void sb_meta_collect(sb_meta *m);
 /* "h100-80gb-hbm3" for a GPU machine, "cpu-<model>-<pus>t" otherwise. */
 void sb_machine_slug(const sb_meta *m, char *buf, size_t sz);
-/* Peak fp32 FLOP/s of `threads` cores: threads x clock x 32 FLOP/cycle (AVX2: two 8-wide FMA
- * units, multiply-add = 2). 0 when the clock is unknown. */
-double sb_cpu_peak_flops(const sb_meta *m, int threads);
-#define SB_CPU_FLOP_PER_CYCLE 32
+/* The CPU's fp32 ceiling for pct_peak_flops: OpenBLAS sgemm measured on this machine (a 1024^3
+ * product, best of 5, all OpenMP threads), not clock x FMA width: on VMs the reported clock and
+ * the vector units (AVX2 vs AVX-512, Zen 4's double-pumped 512-bit FMA, turbo) make a datasheet
+ * peak wrong by up to 2x either way (seen here: 247 GFLOP/s measured, 166 "peak" from 2 cores x
+ * 2596 MHz x 32). Measured once per process; per-thread share for fewer threads. */
+double sb_cpu_peak_flops(int threads);
 
 /* Binds the OpenMP threads to distinct cores with hwloc (thread i -> core i mod cores) and
  * returns how many threads the backend runs with: the OpenMP thread count for cpu, 1 for ref
