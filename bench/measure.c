@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 /* ---- outcome helpers ---------------------------------------------------------------------- */
 static void set_status(sb_point_result *r, const char *status) { snprintf(r->status, sizeof r->status, "%s", status); }
@@ -227,6 +228,14 @@ static sb_status output_is_finite(call_ctx *c, int *finite) {
     return st;
 }
 
+/* The process's peak resident memory so far (getrusage): on the host a high-water mark cannot be
+ * reset, so it covers this point and everything before it in the sweep (sweeps run points in
+ * increasing context, so a point's value is dominated by its own allocation when it is largest). */
+static size_t host_peak_rss_bytes(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (size_t)ru.ru_maxrss * 1024 : 0;
+}
+
 void sb_measure_point(const sb_point *p, const sb_sample_rule *rule, uint64_t seed, sb_input_cache *cache,
                       sb_point_result *r) {
     memset(r, 0, sizeof *r);
@@ -270,5 +279,6 @@ done:
     sb_buf_free(&c.y);
     sb_layer_destroy(c.L);
     if (cuda) r->peak_mem = sb_cuda_peak_mem_bytes();
+    else r->peak_mem = host_peak_rss_bytes();
     r->wall_s = sb_now_s() - t0;
 }

@@ -47,6 +47,14 @@ static const sb_preset presets[] = {
      .batch = {{1}, {1}}, .nbatch = {1, 1},
      .rule = {.warmup = 3, .min_samples = 10, .max_samples = 100000, .target_noise = 0.005, .soft_s = 1, .hard_s = 3},
      .point_budget_s = 15, .total_budget_s = 270},
+    /* The cpu axes without budgets: every point is measured, however long (scripts/cpu_ratios.sh
+     * times the ref backend at 4k this way). */
+    {.name = "cpu-full", .about = "CPU, no time budget: the cpu preset's axes, every point measured",
+     .needs_gpu = 0, .backend = SB_AUTO_BACKEND, .config = "125m",
+     .levels = LV(SB_OP) | LV(SB_LAYER), .modes = LV(SB_PREFILL) | LV(SB_DECODE),
+     .ctx = {1 * K, 2 * K, 4 * K, 8 * K}, .nctx = 4,
+     .batch = {{1}, {1}}, .nbatch = {1, 1},
+     .rule = {.warmup = 3, .min_samples = 10, .max_samples = 100000, .target_noise = 0.005, .soft_s = 1, .hard_s = 3}},
     {.name = "ci", .about = "tests, seconds: tiny config, op+layer, prefill+decode, B=2, T 32,64,128",
      .needs_gpu = 0, .backend = SB_AUTO_BACKEND, .config = "tiny",
      .levels = LV(SB_OP) | LV(SB_LAYER), .modes = LV(SB_PREFILL) | LV(SB_DECODE),
@@ -68,7 +76,7 @@ const sb_preset *sb_default_preset(void) {
     return sb_find_preset(sb_backend_available(SB_CUDA) ? "paper" : "cpu");
 }
 
-const char *sb_preset_names(void) { return "paper, quick, fig15, cpu, ci"; }
+const char *sb_preset_names(void) { return "paper, quick, fig15, cpu, cpu-full, ci"; }
 
 /* ---- value lists ------------------------------------------------------------------------ */
 /* "4k" -> 4096, "512" -> 512. 0 on anything else (sign, junk, overflow). */

@@ -216,10 +216,9 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
     sb_row_num(row, SB_COL_NOISE, s->noise);
     double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
     sb_row_num(row, SB_COL_US_PER_TOKEN, s->median * 1e3 / tokens);
-    if (p->backend == SB_CUDA) {
-        if (r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
-        sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
-    }
+    if (p->backend == SB_CUDA && r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
+    /* cuda: our device allocations' high-water mark; host: the process's peak RSS so far */
+    if (r->peak_mem) sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
     if (s->median <= 0 || p->level == SB_MODEL) return;
     double tflops = flops / (s->median * 1e-3) / 1e12, gbps = bytes / (s->median * 1e-3) / 1e9;
     sb_row_num(row, SB_COL_TFLOPS, tflops);
