@@ -300,6 +300,7 @@ typedef struct {
     const cpu_variant *v;
     float *w, *g;          /* inner state and accumulators [max_batch, H, P] */
     float *conv;           /* pre-conv history of P = x Wq^T [max_batch, D, K-1] (share_qk) */
+    float *convw;          /* conv_q, conv_k weights transposed to [2, K, D] (unit stride over channels) */
     float *ws;             /* per-thread head workspace [threads, ws_floats] */
     int threads;
     float *rope;           /* cos, sin of the interleaved RoPE for positions 0..b-1 [b, d/2, 2] */
@@ -320,7 +321,16 @@ static sb_status cpu_setup(sb_layer *L, const cpu_variant *v) {
     s->conv = calloc((size_t)L->max_batch * c->d_model * (c->d_conv > 1 ? c->d_conv - 1 : 1), sizeof(float));
     s->ws = malloc((size_t)s->threads * v->ws_floats(c->head_dim, c->mini_batch) * sizeof(float));
     s->rope = malloc((size_t)c->mini_batch * c->head_dim * sizeof(float));
-    if (!s->w || !s->g || !s->conv || !s->ws || !s->rope) return sb_fail(SB_ENOMEM, "ttt cpu: state does not fit in host memory");
+    s->convw = malloc((size_t)2 * c->d_conv * c->d_model * sizeof(float));
+    if (!s->w || !s->g || !s->conv || !s->ws || !s->rope || !s->convw)
+        return sb_fail(SB_ENOMEM, "ttt cpu: state does not fit in host memory");
+    if (c->share_qk) /* weights are final here: sb_layer_create loads .npy files before setup */
+        for (int part = 0; part < 2; part++) {
+            const float *wt = sb_params_get(&L->params, part ? "conv_k.weight" : "conv_q.weight");
+            for (int i = 0; i < c->d_conv; i++)
+                for (int ch = 0; ch < c->d_model; ch++)
+                    s->convw[((size_t)part * c->d_conv + i) * c->d_model + ch] = wt[(size_t)ch * c->d_conv + i];
+        }
     const int half = c->head_dim / 2;
     for (int p = 0; p < c->mini_batch; p++) /* angles in double, as the reference */
         for (int j = 0; j < half; j++) {
@@ -333,7 +343,7 @@ static sb_status cpu_setup(sb_layer *L, const cpu_variant *v) {
 
 static void cpu_teardown(sb_layer *L) {
     cpu_state *s = L->impl_state;
-    free(s->w); free(s->g); free(s->conv); free(s->ws); free(s->rope);
+    free(s->w); free(s->g); free(s->conv); free(s->convw); free(s->ws); free(s->rope);
     free(s->op); free(s->o); free(s->tmp);
     free(s);
     L->impl_state = NULL;
@@ -393,18 +403,22 @@ static void run_inner(sb_layer *L, int dual, const float *op, float *o, int B, i
 }
 
 /* ---- layer level ---------------------------------------------------------------------------------- */
-/* Causal depthwise conv of one sequence P[T,D] with history hist[D,K-1] into y (row stride ldy). */
-static void conv_seq(const float *P, const float *hist, const float *wt, const float *bias, float *y, int ldy, int T, int D, int K) {
-    for (int t = 0; t < T; t++) {
+/* Rows [t0, t1) of the causal depthwise conv of one sequence P[T,D] with history hist[D,K-1]:
+ * y[t] = bias + sum_i wt[i] . P[t-(K-1)+i] (wt transposed [K, D]: unit stride, vectorised). */
+static void conv_rows(const float *P, const float *hist, const float *wt, const float *bias, float *y, int ldy,
+                      int t0, int t1, int D, int K) {
+    for (int t = t0; t < t1; t++) {
         float *yt = y + (size_t)t * ldy;
-        for (int ch = 0; ch < D; ch++) yt[ch] = bias[ch];
+        memcpy(yt, bias, (size_t)D * sizeof(float));
         for (int i = 0; i < K; i++) {
             int src = t - (K - 1) + i;
+            const float *wi = wt + (size_t)i * D;
             if (src >= 0) {
                 const float *p = P + (size_t)src * D;
-                for (int ch = 0; ch < D; ch++) yt[ch] += wt[(size_t)ch * K + i] * p[ch];
+#pragma omp simd
+                for (int ch = 0; ch < D; ch++) yt[ch] += wi[ch] * p[ch];
             } else {
-                for (int ch = 0; ch < D; ch++) yt[ch] += wt[(size_t)ch * K + i] * hist[(size_t)ch * (K - 1) + (K - 1 + src)];
+                for (int ch = 0; ch < D; ch++) yt[ch] += wi[ch] * hist[(size_t)ch * (K - 1) + (K - 1 + src)];
             }
         }
     }
@@ -430,14 +444,19 @@ static void layer_in(sb_layer *L, const float *x, int B, int T) {
         gemm_nt(rows, D, D, 1.0f, x, D, sb_params_get(ps, "q_proj.weight"), D, 0.0f, s->tmp, D);
         const float *cqw = sb_params_get(ps, "conv_q.weight"), *cqb = sb_params_get(ps, "conv_q.bias");
         const float *ckw = sb_params_get(ps, "conv_k.weight"), *ckb = sb_params_get(ps, "conv_k.bias");
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (int b = 0; b < B; b++) {
-            const float *P = s->tmp + (size_t)b * T * D;
-            float *hist = s->conv + (size_t)b * D * (K - 1), *ob = op + (size_t)b * T * w;
-            conv_seq(P, hist, cqw, cqb, ob + ttt_off_xq(c), w, T, D, K);
-            conv_seq(P, hist, ckw, ckb, ob + ttt_off_xk(c), w, T, D, K);
-            update_hist(hist, P, T, D, K);
-        }
+        (void)cqw; (void)ckw; /* transposed copies in s->convw */
+        const int chunk = 64, nch = (T + chunk - 1) / chunk; /* rows per task: B = 1 still runs in parallel */
+#pragma omp parallel for collapse(2) schedule(static) num_threads(s->threads)
+        for (int b = 0; b < B; b++)
+            for (int ci = 0; ci < nch; ci++) {
+                const float *P = s->tmp + (size_t)b * T * D, *hist = s->conv + (size_t)b * D * (K - 1);
+                float *ob = op + (size_t)b * T * w;
+                int t0 = ci * chunk, t1 = t0 + chunk < T ? t0 + chunk : T;
+                conv_rows(P, hist, s->convw, cqb, ob + ttt_off_xq(c), w, t0, t1, D, K);
+                conv_rows(P, hist, s->convw + (size_t)K * D, ckb, ob + ttt_off_xk(c), w, t0, t1, D, K);
+            }
+        for (int b = 0; b < B; b++) /* after every row read the old history */
+            update_hist(s->conv + (size_t)b * D * (K - 1), s->tmp + (size_t)b * T * D, T, D, K);
     } else {
         gemm_nt(rows, D, D, 1.0f, x, D, sb_params_get(ps, "q_proj.weight"), D, 0.0f, op + ttt_off_xq(c), w);
         gemm_nt(rows, D, D, 1.0f, x, D, sb_params_get(ps, "k_proj.weight"), D, 0.0f, op + ttt_off_xk(c), w);
@@ -456,12 +475,13 @@ static void layer_in(sb_layer *L, const float *x, int B, int T) {
         for (int part = 0; part < 2; part++) {
             float *v = row + (part ? ttt_off_xk(c) : ttt_off_xq(c));
             const float *t = s->rope + (size_t)p * half * 2;
-            for (int hj = 0; hj < H * half; hj++) { /* every pair of every head, same angle table per head */
-                int j = hj % half;
-                float a = v[2 * hj], bb = v[2 * hj + 1], co = t[2 * j], si = t[2 * j + 1];
-                v[2 * hj] = a * co - bb * si;
-                v[2 * hj + 1] = bb * co + a * si;
-            }
+            for (int h = 0; h < H; h++) /* every pair of every head, same angle table per head */
+                for (int j = 0; j < half; j++) {
+                    float *pr = v + (size_t)h * d + 2 * j;
+                    float a = pr[0], bb = pr[1], co = t[2 * j], si = t[2 * j + 1];
+                    pr[0] = a * co - bb * si;
+                    pr[1] = bb * co + a * si;
+                }
         }
         for (int h = 0; h < H; h++) {
             float z = row[ttt_off_lr(c) + h] + lrb[h];
