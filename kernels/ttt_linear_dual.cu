@@ -17,7 +17,7 @@
  *            W^T += (coef G)^T K is one mma per 8x16 piece with W as the accumulator. Q/K/V
  *            tiles come in by cp.async, the next mini-batch's while the current one computes;
  *            4 barriers per mini-batch; the row LayerNorms take a row per d/8 lanes (3 shuffles
- *            per reduction); 42 mma per warp per mini-batch at d = 64 (118 registers, 4 blocks
+ *            per reduction); 34 mma per warp per mini-batch at d = 64 (118 registers, 4 blocks
  *            per SM). Not yet measured on a GPU. Next step if the barriers dominate: double-
  *            buffer Z so that the output LayerNorm of mini-batch n and Z = K W of n+1 share a
  *            phase (3 barriers).
