@@ -16,7 +16,11 @@
  *            Z = K W and Q W read it after a bf16 rounding with no data movement, and the update
  *            W^T += (coef G)^T K is one mma per 8x16 piece with W as the accumulator. Q/K/V
  *            tiles come in by cp.async, the next mini-batch's while the current one computes;
- *            4 barriers per mini-batch. Not yet measured on a GPU.
+ *            4 barriers per mini-batch; the row LayerNorms take a row per d/8 lanes (3 shuffles
+ *            per reduction); 34 mma per warp per mini-batch at d = 64 (118 registers, 4 blocks
+ *            per SM). Not yet measured on a GPU. Next step if the barriers dominate: double-
+ *            buffer Z so that the output LayerNorm of mini-batch n and Z = K W of n+1 share a
+ *            phase (3 barriers).
  *
  * Roofline, 1.3b layer (D 2048, H 32, d 64, b 16), prefill B 16:
  *   FLOPs per token per head (SPEC §6): 6 d^2 + 6 b d = 24576 + 6144 = 30720; x 32 heads =

@@ -26,8 +26,9 @@
  *            permitting), mb <= 64. The readable one. Not yet measured on a GPU.
  * version 2: tensor cores (mma.sync m16n8k16, bf16 operands, fp32 accumulate), mb = 16 = one m16
  *            tile, d in {16, 32, 64}: W1, W2 in registers as above, Q/K/V by cp.async one
- *            mini-batch ahead, 4 barriers per mini-batch; 68 mma per warp-tile-pair per
- *            mini-batch. Not yet measured on a GPU.
+ *            mini-batch ahead, 4 barriers per mini-batch, row LayerNorms with a row per d/8
+ *            lanes; at d = 64 each of the 8 warps issues 128 mma per mini-batch (8 of them the
+ *            16 x 16 Q K^T every warp makes for itself). Not yet measured on a GPU.
  *
  * FLOPs (SPEC §6) per token per head: 56 d^2 + 30 b d = 260k at d 64, b 16: 1.3b B 16 x T 32k =
  * 4.4 TFLOP, ~6 ms at 800 TFLOP/s, ~10 ms at an mma.sync-realistic 450. Bytes as TTT-Linear
