@@ -78,39 +78,38 @@ float sb_rng_normal(sb_rng *r) {
  * normals per pair of uniforms. */
 #define FILL_CHUNK ((size_t)1 << 16)
 
-static void chunk_rng(sb_rng *cr, uint64_t base, size_t chunk) {
-    sb_rng_seed(cr, base ^ (0x9e3779b97f4a7c15ull * (uint64_t)(chunk + 1)));
+typedef void (*fill_span_fn)(float *x, size_t begin, size_t end, sb_rng *r, float a, float b);
+
+/* Box-Muller: two normals per pair of uniforms; mean a, std b. */
+static void normal_span(float *x, size_t begin, size_t end, sb_rng *r, float mean, float std) {
+    for (size_t i = begin; i < end; i += 2) {
+        double u1 = 1.0 - (double)(sb_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); /* (0, 1] */
+        double u2 = (double)(sb_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+        double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
+        x[i] = mean + std * (float)(rad * cos(ang));
+        if (i + 1 < end) x[i + 1] = mean + std * (float)(rad * sin(ang));
+    }
 }
 
-void sb_fill_normal(float *x, size_t n, sb_rng *r, float mean, float std) {
+static void uniform_span(float *x, size_t begin, size_t end, sb_rng *r, float lo, float hi) {
+    for (size_t i = begin; i < end; i++) x[i] = lo + (hi - lo) * sb_rng_uniform(r);
+}
+
+/* Runs span() on every chunk, in parallel, each chunk with its own generator. */
+static void fill_chunks(float *x, size_t n, sb_rng *r, float a, float b, fill_span_fn span) {
     const uint64_t base = sb_rng_u64(r);
     const long nch = (long)((n + FILL_CHUNK - 1) / FILL_CHUNK);
 #pragma omp parallel for schedule(static) if (nch > 4)
     for (long c = 0; c < nch; c++) {
         sb_rng cr;
-        chunk_rng(&cr, base, (size_t)c);
-        const size_t end = (size_t)(c + 1) * FILL_CHUNK < n ? (size_t)(c + 1) * FILL_CHUNK : n;
-        for (size_t i = (size_t)c * FILL_CHUNK; i < end; i += 2) {
-            double u1 = 1.0 - (double)(sb_rng_u64(&cr) >> 11) * (1.0 / 9007199254740992.0); /* (0, 1] */
-            double u2 = (double)(sb_rng_u64(&cr) >> 11) * (1.0 / 9007199254740992.0);
-            double rad = sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-            x[i] = mean + std * (float)(rad * cos(ang));
-            if (i + 1 < end) x[i + 1] = mean + std * (float)(rad * sin(ang));
-        }
+        sb_rng_seed(&cr, base ^ (0x9e3779b97f4a7c15ull * (uint64_t)(c + 1)));
+        const size_t begin = (size_t)c * FILL_CHUNK, end = begin + FILL_CHUNK < n ? begin + FILL_CHUNK : n;
+        span(x, begin, end, &cr, a, b);
     }
 }
 
-void sb_fill_uniform(float *x, size_t n, sb_rng *r, float lo, float hi) {
-    const uint64_t base = sb_rng_u64(r);
-    const long nch = (long)((n + FILL_CHUNK - 1) / FILL_CHUNK);
-#pragma omp parallel for schedule(static) if (nch > 4)
-    for (long c = 0; c < nch; c++) {
-        sb_rng cr;
-        chunk_rng(&cr, base, (size_t)c);
-        const size_t end = (size_t)(c + 1) * FILL_CHUNK < n ? (size_t)(c + 1) * FILL_CHUNK : n;
-        for (size_t i = (size_t)c * FILL_CHUNK; i < end; i++) x[i] = lo + (hi - lo) * sb_rng_uniform(&cr);
-    }
-}
+void sb_fill_normal(float *x, size_t n, sb_rng *r, float mean, float std) { fill_chunks(x, n, r, mean, std, normal_span); }
+void sb_fill_uniform(float *x, size_t n, sb_rng *r, float lo, float hi) { fill_chunks(x, n, r, lo, hi, uniform_span); }
 
 /* ---- parameters -------------------------------------------------------------------------- */
 sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *shape) {

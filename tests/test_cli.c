@@ -2,6 +2,8 @@
  * output file, neither the one named by --out nor the default results/ folder (SPEC §9). Each case
  * runs the binary ($SEQBENCH_BIN) in a fresh temporary folder. */
 #include <criterion/criterion.h>
+
+#include "test_util.h"
 #include <criterion/parameterized.h>
 
 #include "../layers/seqbench.h"
@@ -14,33 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void bin_path(char *out, size_t sz) {
-    const char *b = getenv("SEQBENCH_BIN");
-    char *abs = realpath(b ? b : "build/seqbench", NULL);
-    snprintf(out, sz, "%s", abs ? abs : "build/seqbench");
-    free(abs);
-}
-
 /* Runs `cmd` in dir; returns the exit code; stderr in dir/stderr, stdout discarded. */
 static int run_in(const char *dir, const char *cmd) {
-    char full[8192];
-    snprintf(full, sizeof full, "cd %s && %s >/dev/null 2>stderr", dir, cmd);
-    int rc = system(full);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int count_lines(const char *path, char *first, size_t sz) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    char line[4096];
-    first[0] = '\0';
-    while (fgets(line, sizeof line, f)) {
-        if (!n) snprintf(first, sz, "%s", line);
-        n++;
-    }
-    fclose(f);
-    return n;
+    char full[8192], err[4200];
+    snprintf(full, sizeof full, "cd %s && %s", dir, cmd);
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    return tu_shell(full, err);
 }
 
 static int exists(const char *dir, const char *name) {
@@ -89,13 +70,13 @@ ParameterizedTest(cli_case *c, cli, bad_input) {
     if (c->needs_no_gpu && sb_backend_available(SB_CUDA)) cr_skip_test("a GPU is present: '%s' is valid here", c->args);
     char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192], err[4200], first[4096];
     cr_assert_not_null(mkdtemp(tmp));
-    bin_path(bin, sizeof bin);
+    snprintf(bin, sizeof bin, "%s", tu_bin());
     snprintf(cmd, sizeof cmd, "%s run --preset ci %s%s", bin, c->with_out ? "--out out.csv " : "", c->args);
     if (strstr(c->args, "--preset")) /* the case's own preset, not ci */
         snprintf(cmd, sizeof cmd, "%s run %s%s", bin, c->with_out ? "--out out.csv " : "", c->args);
     int rc = run_in(tmp, cmd);
     snprintf(err, sizeof err, "%s/stderr", tmp);
-    int lines = count_lines(err, first, sizeof first);
+    int lines = tu_count_lines(err, first, sizeof first);
     cr_expect_eq(rc, 2, "'%s': exit %d, expected 2", c->args, rc);
     cr_expect_eq(lines, 1, "'%s': %d lines on stderr, expected one", c->args, lines);
     cr_expect(strstr(first, c->expect) != NULL, "'%s': message '%s' does not mention '%s'", c->args, first, c->expect);
@@ -109,16 +90,16 @@ ParameterizedTest(cli_case *c, cli, bad_input) {
 Test(cli, refuses_to_overwrite) {
     char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192], err[4200], first[4096];
     cr_assert_not_null(mkdtemp(tmp));
-    bin_path(bin, sizeof bin);
+    snprintf(bin, sizeof bin, "%s", tu_bin());
     snprintf(cmd, sizeof cmd, "echo precious > %s/out.csv", tmp);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s run --preset ci --out out.csv", bin);
     cr_expect_eq(run_in(tmp, cmd), 2);
     snprintf(err, sizeof err, "%s/stderr", tmp);
-    cr_expect_eq(count_lines(err, first, sizeof first), 1);
+    cr_expect_eq(tu_count_lines(err, first, sizeof first), 1);
     cr_expect(strstr(first, "--resume") != NULL, "%s", first);
     snprintf(err, sizeof err, "%s/out.csv", tmp);
-    cr_expect_eq(count_lines(err, first, sizeof first), 1);
+    cr_expect_eq(tu_count_lines(err, first, sizeof first), 1);
     cr_expect_str_eq(first, "precious\n");
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     system(cmd);
@@ -128,12 +109,12 @@ Test(cli, refuses_to_overwrite) {
 Test(cli, dry_run_lists_points) {
     char tmp[] = "/tmp/sbcliXXXXXX", bin[PATH_MAX], cmd[8192];
     cr_assert_not_null(mkdtemp(tmp));
-    bin_path(bin, sizeof bin);
+    snprintf(bin, sizeof bin, "%s", tu_bin());
     snprintf(cmd, sizeof cmd, "cd %s && %s run --preset ci --layers attention --levels op --modes prefill --ctx 32:128 --dry-run > list", tmp, bin);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s/list", tmp);
     char first[4096];
-    cr_expect_eq(count_lines(cmd, first, sizeof first), 4, "header + 3 points (32, 64, 128)");
+    cr_expect_eq(tu_count_lines(cmd, first, sizeof first), 4, "header + 3 points (32, 64, 128)");
     cr_expect(strstr(first, "3 points") != NULL, "%s", first);
     cr_expect(!exists(tmp, "results"));
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include "test_util.h"
 #include "../layers/npy.h"
 
 #include <stdio.h>
@@ -11,32 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void) {
-    const char *b = getenv("SEQBENCH_BIN");
-    return b ? b : "build/seqbench";
-}
-
-/* Runs a shell command, returns its exit code; stderr goes to errfile. */
-static int run(const char *cmd, const char *errfile) {
-    char full[8192];
-    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errfile);
-    int rc = system(full);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int count_lines(const char *path, char *first, size_t sz) {
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int n = 0;
-    char line[2048];
-    first[0] = '\0';
-    while (fgets(line, sizeof line, f)) {
-        if (!n) snprintf(first, sz, "%s", line);
-        n++;
-    }
-    fclose(f);
-    return n;
-}
 
 typedef struct {
     char name[32];
@@ -63,9 +38,9 @@ ParameterizedTest(err_case *c, errors, bad_golden_input) {
     snprintf(cmd, sizeof cmd, "cp -r tests/golden/attention_prefill_T45 %s/case && cd %s/case && { %s; }", tmp, tmp, c->setup);
     cr_assert_eq(system(cmd), 0, "setup failed: %s", cmd);
     snprintf(err, sizeof err, "%s/stderr", tmp);
-    snprintf(cmd, sizeof cmd, "%s golden %s/case", bin(), tmp);
-    int rc = run(cmd, err);
-    int lines = count_lines(err, first, sizeof first);
+    snprintf(cmd, sizeof cmd, "%s golden %s/case", tu_bin(), tmp);
+    int rc = tu_shell(cmd, err);
+    int lines = tu_count_lines(err, first, sizeof first);
     cr_expect_eq(rc, 2, "%s: exit %d, expected 2", c->name, rc);
     cr_expect_eq(lines, 1, "%s: %d lines on stderr, expected one", c->name, lines);
     cr_expect(strstr(first, c->expect) != NULL, "%s: message '%s' does not mention '%s'", c->name, first, c->expect);

@@ -1,7 +1,10 @@
 /* test_util.c: see test_util.h. */
 #include "test_util.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,4 +79,36 @@ done:
     sb_layer_destroy(L);
     if (st) { free(*y); free(*yd); *y = *yd = NULL; }
     return st;
+}
+
+const char *tu_bin(void) {
+    static char path[PATH_MAX];
+    if (!path[0]) {
+        const char *b = getenv("SEQBENCH_BIN");
+        char *abs = realpath(b ? b : "build/seqbench", NULL);
+        snprintf(path, sizeof path, "%s", abs ? abs : "build/seqbench");
+        free(abs);
+    }
+    return path;
+}
+
+int tu_shell(const char *cmd, const char *errfile) {
+    char full[8192];
+    snprintf(full, sizeof full, "%s >/dev/null 2>%s", cmd, errfile);
+    int rc = system(full);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int tu_count_lines(const char *path, char *first, size_t sz) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int n = 0;
+    char line[4096];
+    first[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        if (!n) snprintf(first, sz, "%s", line);
+        n++;
+    }
+    fclose(f);
+    return n;
 }

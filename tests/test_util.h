@@ -23,4 +23,11 @@ sb_status tu_poison(sb_buf *b);
 /* A config for tests: the tiny preset of a layer, with the given TTT options. */
 sb_config tu_config(const char *layer, const char *preset);
 
+/* The seqbench binary under test: $SEQBENCH_BIN (absolute), else build/seqbench. */
+const char *tu_bin(void);
+/* Runs a shell command with stdout discarded and stderr into errfile; returns its exit code. */
+int tu_shell(const char *cmd, const char *errfile);
+/* Lines in a file (-1 if it cannot be read); the first one copied into first. */
+int tu_count_lines(const char *path, char *first, size_t sz);
+
 #endif

@@ -17,25 +17,18 @@ import argparse
 import csv
 import datetime
 import os
-import platform
 import socket
-import statistics
 import subprocess
 import sys
-import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 VENV = os.path.join(REPO, "build", "peers-venv")
 
-COLUMNS = [
-    "run_id", "utc", "git_sha", "host", "cpu_model", "threads", "gpu", "gpu_sms", "gpu_clock_mhz", "cuda",
-    "driver", "backend", "layer", "impl", "level", "mode", "dtype", "config", "batch", "ctx", "d_model",
-    "heads", "head_dim", "d_state", "mini_batch", "n_layers", "samples", "median_ms", "min_ms", "max_ms",
-    "noise", "tokens", "us_per_token", "flops", "tflops", "bytes", "gbps", "pct_peak_flops", "pct_peak_bw",
-    "state_bytes", "peak_mem_bytes", "status", "note",
-]
+sys.path.insert(0, HERE)
+from peer_common import COLUMNS, CpuTimer, SampleRule, stats, attention_counts  # noqa: E402
+from peer_common import _cpu_model as cpu_model, _git_sha as git_sha  # noqa: E402
 
 
 def install():
@@ -59,45 +52,6 @@ def import_torch():
         if os.path.exists(vpy) and os.path.realpath(sys.prefix) != os.path.realpath(VENV):
             os.execv(vpy, [vpy] + sys.argv)
         sys.exit("torch_cpu_sdpa.py: torch is not installed; run it once with --install")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
-def git_sha():
-    try:
-        return subprocess.check_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], text=True,
-                                       stderr=subprocess.DEVNULL).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-
-
-def time_call(fn, max_s=2.0, cap_s=15.0, min_samples=10, warmup=3, noise_target=0.005):
-    """SPEC §7 sample rule: warm-up, then samples until the noise is low or time is up."""
-    for _ in range(warmup):
-        fn()
-    samples, start = [], time.monotonic()
-    while True:
-        t0 = time.monotonic_ns()
-        fn()
-        samples.append((time.monotonic_ns() - t0) / 1e6)
-        elapsed = time.monotonic() - start
-        if len(samples) >= min_samples:
-            noise = statistics.stdev(samples) / statistics.mean(samples)
-            if noise < noise_target or elapsed > max_s:
-                break
-        if elapsed > cap_s:
-            break
-    noise = statistics.stdev(samples) / statistics.mean(samples) if len(samples) > 1 else 0.0
-    return samples, noise
 
 
 def main():
@@ -140,15 +94,15 @@ def main():
         with torch.inference_mode():
             o = sdpa(q, k, v, is_causal=True)
             ok = bool(torch.isfinite(o).all())
-            samples, noise = time_call(lambda: sdpa(q, k, v, is_causal=True))
-        med = statistics.median(samples)
-        flops = 4.0 * B * H * T * T * d / 2
-        nbytes = 6.0 * B * T * D * 4
-        row.update(samples=len(samples), median_ms=f"{med:.4f}", min_ms=f"{min(samples):.4f}",
-                   max_ms=f"{max(samples):.4f}", noise=f"{noise:.4f}", tokens=B * T,
+            st = stats(CpuTimer(SampleRule()).measure(lambda: sdpa(q, k, v, is_causal=True)))
+        med = st["median"]
+        c = attention_counts("prefill", B, T, D, H, d, 4)
+        flops, nbytes, state = c["flops"], c["bytes"], c["state_bytes"]
+        row.update(samples=st["n"], median_ms=f"{med:.4f}", min_ms=f"{st['min']:.4f}",
+                   max_ms=f"{st['max']:.4f}", noise=f"{st['noise']:.4f}", tokens=B * T,
                    us_per_token=f"{med * 1e3 / (B * T):.4f}", flops=f"{flops:.6g}",
                    tflops=f"{flops / (med * 1e-3) / 1e12:.6g}", bytes=f"{nbytes:.6g}",
-                   gbps=f"{nbytes / (med * 1e-3) / 1e9:.6g}", state_bytes=f"{2.0 * B * T * D * 4:.6g}",
+                   gbps=f"{nbytes / (med * 1e-3) / 1e9:.6g}", state_bytes=f"{state:.6g}",
                    status="ok" if ok else "nan")
         w.writerow(row)
         out.flush()
