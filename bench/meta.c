@@ -116,7 +116,8 @@ void sb_meta_collect(sb_meta *m) {
     m->have_gpu = sb_cuda_get_info(&m->gpu) == SB_OK;
     if (m->have_gpu) {
         version_string(m->gpu.runtime_version, m->cuda, sizeof m->cuda);
-        version_string(m->gpu.driver_version, m->driver, sizeof m->driver);
+        if (m->gpu.driver[0]) snprintf(m->driver, sizeof m->driver, "%s", m->gpu.driver);
+        else version_string(m->gpu.driver_version, m->driver, sizeof m->driver); /* the driver API version */
     }
 }
 
@@ -232,6 +233,6 @@ int cmd_info(int argc, char **argv) {
     printf("gpu_memory   %.1f GiB, L2 %.1f MiB, %d-bit bus at %d MHz\n", m.gpu.mem_bytes / 1073741824.0,
            m.gpu.l2_bytes / 1048576.0, m.gpu.mem_bus_bits, m.gpu.mem_clock_mhz);
     printf("gpu_peak     %.0f TFLOP/s bf16 dense, %.0f GB/s\n", m.gpu.peak_bf16_tflops, m.gpu.peak_bw_gbps);
-    printf("cuda         runtime %s, driver API %s\n", m.cuda, m.driver);
+    printf("cuda         runtime %s, driver %s\n", m.cuda, m.driver);
     return 0;
 }

@@ -17,7 +17,7 @@ typedef struct sb_meta {
     double cpu_mhz;       /* 0 when unknown */
     int have_gpu;
     sb_cuda_info gpu;     /* zeros without a GPU */
-    char cuda[16], driver[16]; /* "12.4"; empty without a GPU */
+    char cuda[16], driver[32]; /* "13.0", "580.159.04" (NVML; else the driver API version); empty without a GPU */
 } sb_meta;
 
 /* Fills m (never fails: unknown fields stay empty/zero). */

@@ -25,7 +25,8 @@ typedef struct sb_cuda_info {
     int sms, cc_major, cc_minor;
     int sm_clock_mhz, mem_clock_mhz, mem_bus_bits;
     size_t l2_bytes, mem_bytes;
-    int runtime_version, driver_version;
+    int runtime_version, driver_version; /* CUDA runtime and driver API versions (13000 = 13.0) */
+    char driver[32];                     /* the kernel driver's version (NVML, "580.159.04"); empty if unknown */
     double peak_bw_gbps;     /* from memory clock and bus width */
     double peak_bf16_tflops; /* dense tensor-core bf16, from SMs and clock (Hopper: 1024 FMA/clk/SM... see .cu) */
 } sb_cuda_info;

@@ -282,18 +282,32 @@ extern "C" void sb_cuda_graph_destroy(sb_cuda_graph *g) {
 typedef int (*nvml_init_fn)(void);
 typedef int (*nvml_handle_fn)(unsigned, void **);
 typedef int (*nvml_clock_fn)(void *, int, unsigned *);
+typedef int (*nvml_driver_fn)(char *, unsigned);
+
+static void *nvml_lib, *nvml_dev;
+static nvml_clock_fn nvml_get_clock;
+static nvml_driver_fn nvml_get_driver;
+
+/* Loads NVML once; 0 when it is not there (no driver) or does not initialise. */
+static int nvml_ready(void) {
+    static int tried = 0;
+    if (!tried) {
+        tried = 1;
+        nvml_lib = dlopen("libnvidia-ml.so.1", RTLD_LAZY);
+        if (!nvml_lib) return 0;
+        nvml_init_fn init = (nvml_init_fn)dlsym(nvml_lib, "nvmlInit_v2");
+        nvml_handle_fn handle = (nvml_handle_fn)dlsym(nvml_lib, "nvmlDeviceGetHandleByIndex_v2");
+        nvml_get_clock = (nvml_clock_fn)dlsym(nvml_lib, "nvmlDeviceGetClockInfo");
+        nvml_get_driver = (nvml_driver_fn)dlsym(nvml_lib, "nvmlSystemGetDriverVersion");
+        if (!init || !handle || init() != 0 || handle(0, &nvml_dev) != 0) nvml_get_clock = nullptr, nvml_get_driver = nullptr;
+    }
+    return nvml_get_clock != nullptr;
+}
 
 extern "C" int sb_cuda_current_sm_clock_mhz(void) {
-    static void *lib = nullptr, *dev = nullptr;
-    static nvml_clock_fn get_clock = nullptr;
-    if (!lib) {
-        lib = dlopen("libnvidia-ml.so.1", RTLD_LAZY);
-        if (!lib) return 0;
-        nvml_init_fn init = (nvml_init_fn)dlsym(lib, "nvmlInit_v2");
-        nvml_handle_fn handle = (nvml_handle_fn)dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
-        get_clock = (nvml_clock_fn)dlsym(lib, "nvmlDeviceGetClockInfo");
-        if (!init || !handle || !get_clock || init() != 0 || handle(0, &dev) != 0) get_clock = nullptr;
-    }
+    if (!nvml_ready()) return 0;
+    nvml_clock_fn get_clock = nvml_get_clock;
+    void *dev = nvml_dev;
     unsigned mhz = 0;
     const int NVML_CLOCK_SM = 1;
     if (!get_clock || get_clock(dev, NVML_CLOCK_SM, &mhz) != 0) return 0;
@@ -323,6 +337,7 @@ extern "C" sb_status sb_cuda_get_info(sb_cuda_info *ci) {
     ci->mem_bytes = p.totalGlobalMem;
     cudaRuntimeGetVersion(&ci->runtime_version);
     cudaDriverGetVersion(&ci->driver_version);
+    if (nvml_ready() && nvml_get_driver && nvml_get_driver(ci->driver, sizeof ci->driver) != 0) ci->driver[0] = '\0';
     ci->peak_bw_gbps = 2.0 * mem_khz * 1e3 * (p.memoryBusWidth / 8.0) / 1e9; /* double data rate */
     ci->peak_bf16_tflops = ci->sms * (khz * 1e3) * bf16_flop_per_clk_sm(p.major) / 1e12;
     return SB_OK;
