@@ -34,6 +34,9 @@ vs a float64 prefill of prompt+steps without cache; TTT prefill with cache vs wi
 Usage (from the repository root; numpy, torch and einops needed):
   python scripts/golden/make_cases.py --ttt /tmp/ref/ttt --mamba /tmp/ref/mamba --out tests/golden_more
   python scripts/golden/make_cases.py ... --only mamba_decode_B2_D64_N8_R6_T1_S20   (one case)
+  python scripts/golden/make_cases.py ... --set probe --out /tmp/probe   (larger shapes, not committed)
+  build/seqbench golden tests/golden_more --backend cpu
+The output is deterministic (seeded): rerunning it rewrites the same bytes.
 """
 import argparse
 import contextlib
@@ -71,7 +74,7 @@ CASES = [
          S=36, D=64, H=2, b=16, lr=1.0, gate=1, sqk=1, clamp=14, seed=2007),
     dict(name="ttt_mlp_shareqk_gate_K3_decode_B3_D64_H2_b16_T21_S30", layer="ttt_mlp", mode="decode", B=3, T=21,
          S=30, D=64, H=2, b=16, lr=0.1, gate=1, sqk=1, K=3, clamp=14, seed=2008),
-    # Mamba: N d_state, R dt_rank, K d_conv (expand 2 everywhere)
+    # Mamba: N d_state, R dt_rank, K d_conv (expand E, 2 unless given)
     dict(name="mamba_prefill_B1_D96_N8_R6_T29", layer="mamba", mode="prefill", B=1, T=29, D=96, N=8, R=6, K=4,
          seed=2101),
     dict(name="mamba_decode_B2_D64_N8_R6_T1_S20", layer="mamba", mode="decode", B=2, T=1, S=20, D=64, N=8, R=6,
@@ -85,6 +88,41 @@ CASES = [
          seed=2203),
     dict(name="attention_decode_B1_D64_H2_T33_S12", layer="attention", mode="decode", B=1, T=33, S=12, D=64,
          H=2, seed=2204, theta=500000.0),
+]
+
+# Larger or odder shapes, written only with --set probe (to a scratch folder: too big to commit). They look for
+# limits of the fast paths (blocking, chunking, unrolling) that the committed cases are too small to reach.
+PROBES = [
+    dict(name="attention_prefill_B2_D64_H2_T300", layer="attention", mode="prefill", B=2, T=300, D=64, H=2, seed=3001),
+    dict(name="attention_prefill_B1_D64_H8_T600", layer="attention", mode="prefill", B=1, T=600, D=64, H=8, seed=3002),
+    dict(name="attention_decode_B2_D128_H1_T520_S8", layer="attention", mode="decode", B=2, T=520, S=8, D=128, H=1,
+         seed=3003),
+    dict(name="ttt_linear_prefill_B2_D64_H4_b4_T103", layer="ttt_linear", mode="prefill", B=2, T=103, D=64, H=4,
+         b=4, lr=1.0, gate=0, sqk=0, clamp=1, seed=3101),
+    dict(name="ttt_mlp_prefill_B2_D64_H2_b32_T100", layer="ttt_mlp", mode="prefill", B=2, T=100, D=64, H=2,
+         b=32, lr=0.1, gate=1, sqk=1, K=2, clamp=30, seed=3102),
+    dict(name="ttt_linear_shareqk_prefill_B5_D64_H2_b64_T200", layer="ttt_linear", mode="prefill", B=5, T=200, D=64,
+         H=2, b=64, lr=1.0, gate=0, sqk=1, clamp=0, seed=3103),
+    dict(name="ttt_mlp_prefill_B1_D256_H4_b16_T70", layer="ttt_mlp", mode="prefill", B=1, T=70, D=256, H=4,
+         b=16, lr=1.0, gate=1, sqk=0, clamp=15, seed=3104),
+    dict(name="ttt_linear_prefill_B2_D64_H4_b16_T1", layer="ttt_linear", mode="prefill", B=2, T=1, D=64, H=4,
+         b=16, lr=1.0, gate=0, sqk=0, clamp=0, seed=3105),
+    dict(name="ttt_mlp_shareqk_decode_B2_D64_H2_b8_T1_S30", layer="ttt_mlp", mode="decode", B=2, T=1, S=30, D=64,
+         H=2, b=8, lr=1.0, gate=0, sqk=1, clamp=7, seed=3106),
+    dict(name="ttt_linear_decode_B4_D128_H4_b16_T48_S40", layer="ttt_linear", mode="decode", B=4, T=48, S=40,
+         D=128, H=4, b=16, lr=1.0, gate=1, sqk=1, K=2, clamp=5, seed=3107),
+    dict(name="ttt_mlp_decode_B2_D64_H4_b4_T7_S25", layer="ttt_mlp", mode="decode", B=2, T=7, S=25, D=64, H=4,
+         b=4, lr=0.1, gate=0, sqk=0, clamp=2, seed=3108),
+    dict(name="mamba_prefill_B2_D64_N16_R4_T300", layer="mamba", mode="prefill", B=2, T=300, D=64, N=16, R=4, K=4,
+         seed=3201),
+    dict(name="mamba_prefill_B5_D128_N32_R8_T70_K2", layer="mamba", mode="prefill", B=5, T=70, D=128, N=32, R=8,
+         K=2, seed=3202),
+    dict(name="mamba_prefill_B2_D64_N4_R1_E1_T40", layer="mamba", mode="prefill", B=2, T=40, D=64, N=4, R=1, K=4,
+         E=1, seed=3203),
+    dict(name="mamba_decode_B3_D128_N16_R8_T2_S30_K2", layer="mamba", mode="decode", B=3, T=2, S=30, D=128, N=16,
+         R=8, K=2, seed=3204),
+    dict(name="mamba_decode_B1_D64_N16_R4_E3_T130_S10", layer="mamba", mode="decode", B=1, T=130, S=10, D=64, N=16,
+         R=4, K=4, E=3, seed=3205),
 ]
 
 
@@ -254,8 +292,8 @@ def ttt_run(ttt, c, params, x, xd, f64):
 
 # ---- Mamba ----------------------------------------------------------------------------------------------------
 def mamba_module(ms, c, params=None):
-    m = ms.Mamba(d_model=c["D"], d_state=c["N"], d_conv=c["K"], expand=2, dt_rank=c["R"], use_fast_path=False,
-                 layer_idx=0).eval()
+    m = ms.Mamba(d_model=c["D"], d_state=c["N"], d_conv=c["K"], expand=c.get("E", 2), dt_rank=c["R"],
+                 use_fast_path=False, layer_idx=0).eval()
     return load(m, params) if params is not None else m
 
 
@@ -394,7 +432,8 @@ def case_txt(c, y, yd, notes):
                ("pre_conv", 0), ("conv_kernel", c.get("K", 4)), ("rope_theta", repr(float(c.get("theta", 10000.0)))),
                ("eps", "1e-06")]
     elif L == "mamba":
-        kv += [("d_state", c["N"]), ("expand", 2), ("d_inner", 2 * c["D"]), ("dt_rank", c["R"]), ("d_conv", c["K"])]
+        e = c.get("E", 2)
+        kv += [("d_state", c["N"]), ("expand", e), ("d_inner", e * c["D"]), ("dt_rank", c["R"]), ("d_conv", c["K"])]
     else:
         kv += [("heads", c["H"]), ("head_dim", c["D"] // c["H"]), ("rope_theta", repr(float(c.get("theta", 10000.0))))]
     m = float(np.abs(y).max()) if yd is None else max(float(np.abs(y).max()), float(np.abs(yd).max()))
@@ -435,6 +474,8 @@ def main():
     ap.add_argument("--mamba", required=True, help="checkout of state-spaces/mamba (e9594ce1)")
     ap.add_argument("--out", default="tests/golden_more")
     ap.add_argument("--only", action="append", help="case name (repeatable)")
+    ap.add_argument("--set", choices=("cases", "probe"), default="cases",
+                    help="cases: the committed tests/golden_more set; probe: larger shapes for a scratch folder")
     a = ap.parse_args()
     torch.set_num_threads(1)
     ttt, ttt_path = import_ttt(a.ttt)
@@ -457,11 +498,12 @@ def main():
                       "our own float64 numpy code in make_cases.py (HF not used); decode = a KV-cache loop checked "
                       f"against the prefill of prompt+steps; {common}"),
     }
-    names = {c["name"] for c in CASES}
+    table = CASES if a.set == "cases" else PROBES
+    names = {c["name"] for c in table}
     for n in a.only or []:
         if n not in names:
             raise SystemExit(f"unknown case {n}")
-    for c in CASES:
+    for c in table:
         if a.only and c["name"] not in a.only:
             continue
         print(c["name"])
