@@ -43,6 +43,7 @@ export SEQBENCH_GIT_SHA=${SEQBENCH_GIT_SHA:-$(cat "$CARRY/git_sha" 2>/dev/null |
 if want verify; then
   step check 60 "$BIN" check
   step golden 30 "$BIN" golden tests/golden --backend cuda
+  step golden-more 30 "$BIN" golden tests/golden_more --backend cuda
   step tests 90 env SEQBENCH_BIN="$BIN" "$TESTS" --jobs 12 \
       --filter '@(backends|golden|decode|model|cuda_graph|attention_cuda|attention_plan|mamba_cuda_host|ttt)/*'
   if [ -n "$SAN" ]; then
