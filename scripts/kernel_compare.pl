@@ -8,6 +8,7 @@
 #            (KERNEL_GATE_THRESHOLD=0.02) above BASE: SASS sizes only when both reports have them
 #            and were made by the same nvcc release (another ptxas schedules differently)
 #   smaller  main or outer loop more than 2% below BASE: commit `make kernel-report` to keep it
+#            (the outer loop has its own line only where it is not the main loop itself)
 #   note     other changes (registers within the margin, SASS total > 2%), kernels new or gone
 # Prints one line per finding and a summary; exit 1 on any FAIL, 2 on unreadable input.
 use strict;
@@ -66,7 +67,10 @@ for my $k (sort keys %n) {
     }
     my $both = grep { $has->($_) } $x->{loop_instructions}, $y->{loop_instructions};
     if ($both != 2 || ($x->{nvcc} // "") ne ($y->{nvcc} // "")) { $sass_skipped++; next }
-    for my $col (qw(loop_instructions outer_loop_instructions)) {
+    # the outer loop is reported only where it is not the main loop itself (same size in both)
+    my $outer_is_main = $x->{outer_loop_instructions} == $x->{loop_instructions}
+                     && $y->{outer_loop_instructions} == $y->{loop_instructions};
+    for my $col ("loop_instructions", $outer_is_main ? () : "outer_loop_instructions") {
         my ($old, $new) = ($y->{$col}, $x->{$col});
         my $what = $col eq "loop_instructions" ? "main loop" : "outer loop";
         my $ratio = $old > 0 ? $new / $old : ($new > 0 ? 9.99 : 1);
