@@ -128,19 +128,40 @@ void start_fibers() {
     bar_arrived = done = 0;
 }
 
-void run_block() {
-    start_fibers();
-    std::vector<int> sequence(nthreads);
-    for (int t = 0; t < nthreads; t++) sequence[t] = order().mode == 2 ? nthreads - 1 - t : t;
-    while (done < nthreads) {
-        if (order().mode == 0) std::shuffle(sequence.begin(), sequence.end(), order().rng);
-        bool ran = false;
-        for (int t : sequence)
-            if (fibers[t].state == RUN) {
-                set_thread(t);
-                swapcontext(&sched_ctx, &fibers[t].ctx);
+/* Orders 0..n-1 for this pass: shuffled, forward or reversed. */
+void arrange(std::vector<int> &seq, int n) {
+    seq.resize(n);
+    for (int i = 0; i < n; i++) seq[i] = order().mode == 2 ? n - 1 - i : i;
+    if (order().mode == 0) std::shuffle(seq.begin(), seq.end(), order().rng);
+}
+
+/* Runs warp w until each of its threads waits at __syncthreads or has exited; between warp
+ * collectives its lanes run one after the other in the pass's order. Returns whether any ran. */
+bool run_warp(int w) {
+    std::vector<int> lanes;
+    bool ran_any = false;
+    for (bool ran = true; ran; ran_any |= ran) {
+        ran = false;
+        arrange(lanes, warps[w].lanes);
+        for (int l : lanes)
+            if (fibers[32 * w + l].state == RUN) {
+                set_thread(32 * w + l);
+                swapcontext(&sched_ctx, &fibers[cur].ctx);
                 ran = true;
             }
+    }
+    return ran_any;
+}
+
+/* Each pass runs every warp up to the next barrier, warps in the pass's order: between two barriers
+ * one warp may run all its code before another starts, as warps may on a GPU. */
+void run_block() {
+    start_fibers();
+    std::vector<int> seq;
+    while (done < nthreads) {
+        arrange(seq, (nthreads + 31) / 32);
+        bool ran = false;
+        for (int w : seq) ran |= run_warp(w);
         cur = -1;
         if (!ran) {
             int bar = 0, warp = 0;

@@ -23,7 +23,8 @@ if [ ! -f $lib ]; then
     ar rcs $lib $B/cuemu/cuemu.o $B/cuemu/runtime.o
     rm -f $B/seqbench $B/tests/run_tests # relink: the Makefile does not know this library
 fi
-make --no-print-directory -j2 BUILD=$B NVCC=tests/cuemu/nvcc CUDA_LIBS="$lib -lstdc++" $B/seqbench $B/tests/run_tests
+echo "cuemu: building the project in $B/ (tests/cuemu/nvcc for nvcc, libcuemu.a for libcudart and libcublas)"
+make -s --no-print-directory -j2 BUILD=$B NVCC=tests/cuemu/nvcc CUDA_LIBS="$lib -lstdc++" $B/seqbench $B/tests/run_tests
 
 export CUEMU_ORDER=${CUEMU_ORDER:-rand} CUEMU_SEED=${CUEMU_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 export CUEMU_LOG=$B/kernels.log SEQBENCH_BIN=$B/seqbench
