@@ -7,6 +7,8 @@
  * process runs, once per kernel. */
 #include "cuemu.h"
 
+#undef _FORTIFY_SOURCE /* its longjmp check refuses jumps between stacks, which fibers are */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,9 @@ struct Copy {
 };
 
 struct Fiber {
-    ucontext_t ctx;
+    ucontext_t start; /* to enter the fiber the first time */
+    jmp_buf ctx;      /* where it yielded (_setjmp/_longjmp: no signal-mask system call per switch) */
+    bool started;
     char *stack = nullptr;
     State state = RUN;
     std::vector<Copy> open;                /* cp.async issued, not yet committed */
@@ -54,7 +58,7 @@ struct Region { /* a piece of the block's shared-memory window */
 const size_t STACK = 256 * 1024;
 const int MAX_THREADS = 1024;
 
-ucontext_t sched_ctx;
+jmp_buf sched_ctx;
 std::vector<Fiber> fibers(MAX_THREADS);
 std::vector<Warp> warps(MAX_THREADS / 32);
 int nthreads, cur = -1, bar_arrived, done;
@@ -95,7 +99,7 @@ void fiber_main() {
     f.state = DONE;
     done++;
     if (bar_arrived > 0 && bar_arrived + done == nthreads) release_barrier(); /* it waited for this thread only */
-    /* returning ends the fiber: uc_link = sched_ctx */
+    _longjmp(sched_ctx, 1); /* its stack is abandoned */
 }
 
 void set_thread(int t) {
@@ -105,7 +109,20 @@ void set_thread(int t) {
     cuemu_thread_idx.z = t / (cuemu_block_dim.x * cuemu_block_dim.y);
 }
 
-void block_yield() { swapcontext(&fibers[cur].ctx, &sched_ctx); }
+void block_yield() {
+    if (!_setjmp(fibers[cur].ctx)) _longjmp(sched_ctx, 1);
+}
+
+/* Runs thread t until it blocks or exits. */
+void resume(int t) {
+    set_thread(t);
+    if (_setjmp(sched_ctx)) return;
+    Fiber &f = fibers[t];
+    if (f.started) _longjmp(f.ctx, 1);
+    f.started = true;
+    ucontext_t unused;
+    swapcontext(&unused, &f.start);
+}
 
 void start_fibers() {
     for (int t = 0; t < nthreads; t++) {
@@ -118,11 +135,12 @@ void start_fibers() {
         f.state = RUN;
         f.open.clear();
         f.groups.clear();
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = f.stack;
-        f.ctx.uc_stack.ss_size = STACK;
-        f.ctx.uc_link = &sched_ctx;
-        makecontext(&f.ctx, fiber_main, 0);
+        f.started = false;
+        getcontext(&f.start);
+        f.start.uc_stack.ss_sp = f.stack;
+        f.start.uc_stack.ss_size = STACK;
+        f.start.uc_link = nullptr;
+        makecontext(&f.start, fiber_main, 0);
     }
     for (int w = 0; w * 32 < nthreads; w++) warps[w].arrived = 0, warps[w].lanes = std::min(32, nthreads - 32 * w);
     bar_arrived = done = 0;
@@ -145,8 +163,7 @@ bool run_warp(int w) {
         arrange(lanes, warps[w].lanes);
         for (int l : lanes)
             if (fibers[32 * w + l].state == RUN) {
-                set_thread(32 * w + l);
-                swapcontext(&sched_ctx, &fibers[cur].ctx);
+                resume(32 * w + l);
                 ran = true;
             }
     }
