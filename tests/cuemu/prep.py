@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""prep.py OUTDIR FILE...: writes OUTDIR/<name of FILE> for each file, rewriting the CUDA-only syntax of a .cu/.cuh file into plain C++ for cuemu.h,
-keeping every line on its line (a #line directive names the original file):
+"""prep.py OUTDIR FILE...: writes OUTDIR/<name of FILE> for each .cu/.cuh file with its CUDA-only
+syntax rewritten into C++ for cuemu.h, every line kept on its line (#line names the original file):
 
   k<<<grid, block[, smem[, stream]]>>>(args)   -> cuemu_launch(k, grid, block, smem, stream, args)
   asm volatile("op.x.y %0, [%1], 16;" : "=r"(d) : "l"(p))
@@ -71,9 +71,9 @@ def keep_lines(old, new):
     return new + "\n" * (old.count("\n") - new.count("\n"))
 
 
-def launch(text, m, start):
-    """k<<<cfg>>>(args) at mask position `start` (of <<<) -> (begin, end, replacement)."""
-    b = start
+def launch(text, m, mo):
+    """k<<<cfg>>>(args), mo matching the <<< -> (begin, end, replacement)."""
+    start = b = mo.start()
     while m[b - 1].isspace():
         b -= 1
     if m[b - 1] == ">":  # template arguments of the kernel
@@ -95,9 +95,9 @@ def launch(text, m, start):
     return b, e + 1, keep_lines(text[b:e + 1], new)
 
 
-def asm(text, m, start):
+def asm(text, m, mo):
     """asm [volatile] ( "template" : outs : ins : clobbers ) -> a call of the PTX model."""
-    p = m.index("(", start)
+    start, p = mo.start(), mo.end() - 1
     e = close_of(m, p)
     inner, im = text[p + 1:e], m[p + 1:e]
     sections = split_top(inner, im, ":")
@@ -147,8 +147,7 @@ def static_smem(text, m, mo):
 
 def kernel(text, m, mo):
     """__global__ [__launch_bounds__(...)] ... k(...) { -> the same with CUEMU_KERNEL(bounds) first."""
-    i = mo.end()
-    head_end = i
+    head_end = mo.end()
     while m[head_end] not in "{;":
         head_end = close_of(m, head_end) + 1 if m[head_end] == "(" else head_end + 1
     head, bounds = text[mo.start():head_end], "0"
@@ -177,7 +176,7 @@ def prep(text):
         for mo in pattern.finditer(m):
             if mo.start() < pos:
                 continue
-            b, e, new = rule(text, m, mo.start() if rule in (launch, asm) else mo)
+            b, e, new = rule(text, m, mo)
             out += [text[pos:b], new]
             pos = e
         text = "".join(out) + text[pos:]

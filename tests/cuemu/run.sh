@@ -46,7 +46,9 @@ else
     echo "cuemu: seqbench run --preset ci --backend cuda"
     rm -f $B/emu-ci.csv
     if $B/seqbench run --preset ci --backend cuda --out $B/emu-ci.csv >$B/emu-ci.log 2>&1; then
-        echo "  $(grep -c ',ok,' $B/emu-ci.csv) points ok, $(grep -c 'timed as CUDA graph replays' $B/emu-ci.csv) decode points timed as CUDA graph replays"
+        points=$(($(wc -l <$B/emu-ci.csv) - 1)) ok=$(grep -c ',ok,' $B/emu-ci.csv || true)
+        echo "  $ok of $points points ok (status column of $B/emu-ci.csv), $(grep -c 'timed as CUDA graph replays' $B/emu-ci.csv) decode points timed as CUDA graph replays"
+        [ "$ok" = "$points" ] || status=1
     else
         tail -n 5 $B/emu-ci.log
         status=1
