@@ -1,10 +1,10 @@
 /* cuemu.cpp: how cuemu runs a kernel: fibers for threads, barriers, warp collectives, the
  * shared-memory window, cp.async, and the tensor-core fragment models (mma, ldmatrix, movmatrix).
  *
- * Environment: CUEMU_ORDER=rand (default) | fwd | rev: the order of the runnable threads after each
- * barrier or collective (rand also lands about half the cp.async groups at commit rather than at the
- * wait); CUEMU_SEED=n seeds rand (default 1); CUEMU_LOG=file appends the name of every kernel this
- * process runs, once per kernel. */
+ * Environment: CUEMU_ORDER=rand (default) | fwd | rev: the order of the warps in each barrier phase
+ * and of the lanes between warp collectives (rand also lands about half the cp.async groups at commit
+ * rather than at the wait); CUEMU_SEED=n seeds rand (default 1); CUEMU_LOG=file appends the name of
+ * every kernel this process runs, once per kernel. */
 #include "cuemu.h"
 
 #undef _FORTIFY_SOURCE /* its longjmp check refuses jumps between stacks, which fibers are */
@@ -63,7 +63,7 @@ std::vector<Fiber> fibers(MAX_THREADS);
 std::vector<Warp> warps(MAX_THREADS / 32);
 int nthreads, cur = -1, bar_arrived, done;
 const std::function<void()> *body;
-const char *kernel_name = "?";
+const char *kernel_name = nullptr; /* while a grid runs */
 std::vector<unsigned char> dyn_buf;
 unsigned char *dyn_smem;
 std::vector<Region> regions;
@@ -209,9 +209,9 @@ void cuemu_die(const char *fmt, ...) {
     fprintf(stderr, "cuemu: ");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    if (cur >= 0)
-        fprintf(stderr, "\n  in %s, block (%u,%u,%u), thread %d", kernel_name, cuemu_block_idx.x, cuemu_block_idx.y,
-                cuemu_block_idx.z, cur);
+    if (kernel_name)
+        fprintf(stderr, "\n  in %s, block (%u,%u,%u)", kernel_name, cuemu_block_idx.x, cuemu_block_idx.y, cuemu_block_idx.z);
+    if (cur >= 0) fprintf(stderr, ", thread %d", cur);
     fprintf(stderr, "\n");
     abort();
 }
@@ -234,7 +234,7 @@ void cuemu_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void
     cuemu_block_dim = block;
     nthreads = (int)(block.x * block.y * block.z);
     body = &fn;
-    kernel_name = "?";
+    kernel_name = "a kernel";
     dyn_buf.resize(smem + 128);
     dyn_smem = dyn_buf.data() + (128 - (uintptr_t)dyn_buf.data() % 128) % 128;
     for (unsigned z = 0; z < grid.z; z++)
@@ -246,6 +246,7 @@ void cuemu_run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void
                 window_end = (uint32_t)(smem + 15) / 16 * 16;
                 run_block();
             }
+    kernel_name = nullptr;
 }
 
 int cuemu_lane(void) { return cur % 32; }
