@@ -13,6 +13,8 @@
 #   make speed-gate-update  rewrite that baseline on purpose (commit it with the reason)
 #   make deps         install missing Debian packages (scripts/deps.sh)
 #   make asan-test    the tests under AddressSanitizer + UBSan (separate build dir)
+#   make emu-test     every CUDA kernel on cuemu, a CPU model of the GPU (g++ only, build-emu/,
+#                     ~N min on 2 cores): the cuda rows of the tests run without a GPU (tests/cuemu/)
 #   make clean
 #
 # BUILD=dir puts objects elsewhere (parallel work trees, sanitizer builds).
@@ -68,8 +70,8 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
-.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test speed-gate speed-gate-update \
-        speedgate-bin cuda-objects
+.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test emu-test speed-gate \
+        speed-gate-update speedgate-bin cuda-objects
 
 all: announce $(BUILD)/seqbench
 
@@ -112,6 +114,10 @@ asan-test:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    build-asan/seqbench build-asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 SEQBENCH_BIN=build-asan/seqbench build-asan/tests/run_tests --jobs 1 $(TEST_ARGS)
+
+# The whole project with kernels/*.cu on the CPU model (tests/cuemu/run.sh; not part of `make test`).
+emu-test:
+	@tests/cuemu/run.sh $(TEST_ARGS)
 
 deps:
 	@scripts/deps.sh
@@ -161,6 +167,6 @@ speed-gate-update: speedgate-bin
 	@BUILD=$(BUILD) SPEED_GATE_NO_BUILD=1 scripts/speed_gate.sh --update
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-emu
 
 -include $(DEPFILES)

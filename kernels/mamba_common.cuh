@@ -2,9 +2,7 @@
  * mamba_scan.cu, mamba_step.cu) and the argument block of the scan and the decode step.
  *
  * The PTX one-liners (cp.async, ex2/lg2/rcp.approx) sit here, behind small functions, so that the
- * kernels read as plain C++. Under SB_EMU (tests/emu: the kernels run on the CPU, one fiber per
- * CUDA thread, for logic checks on machines without a GPU) the same functions are plain C++;
- * cp.async is then delayed until the wait, which is what makes a missing wait visible there. */
+ * kernels read as plain C++ (tests/cuemu/ runs them on a CPU model of the GPU, PTX included). */
 #ifndef SB_MAMBA_COMMON_CUH
 #define SB_MAMBA_COMMON_CUH
 
@@ -41,7 +39,6 @@ struct mamba_scan_args {
 __device__ __forceinline__ float bf2f(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 f2bf(float x) { return __float2bfloat16_rn(x); }
 
-#ifndef SB_EMU
 /* 2^x on the special-function unit (one MUFU.EX2); relative error ~2^-22, 0 for x < -126. */
 __device__ __forceinline__ float fast_exp2(float x) {
     float y;
@@ -58,11 +55,6 @@ __device__ __forceinline__ float fast_rcp(float x) {
     asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
-#else
-__device__ __forceinline__ float fast_exp2(float x) { return exp2f(x); }
-__device__ __forceinline__ float fast_log2(float x) { return log2f(x); }
-__device__ __forceinline__ float fast_rcp(float x) { return 1.0f / x; }
-#endif
 
 /* Accurate versions for the simple kernels (version 1): libdevice, a few ulp. */
 __device__ __forceinline__ float softplus_ref(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
@@ -81,20 +73,12 @@ __device__ __forceinline__ float softplus_fast(float x) {
 __device__ __forceinline__ float silu_fast(float z) { return z * fast_rcp(1.0f + fast_exp2(-z * SB_LOG2E)); }
 
 /* ---- asynchronous 16-byte global -> shared copies (sm_80+) ------------------------------------ */
-#ifndef SB_EMU
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(s), "l"(gmem) : "memory");
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;" ::: "memory"); }
-#else
-void emu_cp_async16(void *smem, const void *gmem); /* tests/emu: queued until the wait */
-void emu_cp_async_wait_all(void);
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem) { emu_cp_async16(smem, gmem); }
-__device__ __forceinline__ void cp_async_commit() {}
-__device__ __forceinline__ void cp_async_wait_all() { emu_cp_async_wait_all(); }
-#endif
 
 /* ---- launcher helpers ------------------------------------------------------------------------- */
 static inline bool sb_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }

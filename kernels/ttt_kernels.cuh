@@ -6,9 +6,7 @@
  * Semantics (SPEC §3.3, golden README "TTT"): per head, per mini-batch of mb tokens, inner model
  * f (Linear: z = x W1 + b1; MLP: z = gelu(x W1 + b1) W2 + b2), loss 1/2 |LN(f(k)) - (v - k)|^2,
  * eta_ij = tau_i * lr_j (j <= i), all gradients at the mini-batch-start weights.
- *
- * Built with -DSB_CUEMU the PTX helpers are left out: tests/cuemu/ then supplies CPU models of
- * them (warp-collective, following the PTX ISA fragment layouts) to check kernels without a GPU. */
+ * (tests/cuemu/ runs these files on a CPU model of the GPU, PTX included.) */
 #ifndef SB_TTT_KERNELS_CUH
 #define SB_TTT_KERNELS_CUH
 
@@ -104,11 +102,7 @@ __device__ __forceinline__ ttt_weights ttt_start_weights(const ttt_core_args &a,
     return w;
 }
 
-#ifdef SB_CUEMU
-#define SB_DYN_SMEM(name) unsigned char *name = cuemu_dyn_smem()
-#else
 #define SB_DYN_SMEM(name) extern __shared__ __align__(16) unsigned char name[]
-#endif
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -269,7 +263,6 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     return *reinterpret_cast<uint32_t *>(&v);
 }
 
-#ifndef SB_CUEMU
 /* D = A B + D, m16n8k16, A row-major bf16 (4 regs), B "col" bf16 (2 regs), fp32 accumulators.
  * Fragments (PTX ISA, g = lane/4, t = lane%4): A a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..),
  * a3 (g+8, 2t+8..); B b0 (k 2t..2t+1, n g), b1 (k 2t+8.., n g); C c0,c1 (g, 2t..), c2,c3 (g+8, 2t..). */
@@ -315,7 +308,6 @@ __device__ __forceinline__ void cp_async(void *dst, const void *src, int src_byt
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-#endif
 
 /* The Q | K | V rows t0 .. t0+15 of head hd (offset in elements) of sequence row0 into three
  * [16][ldt] bf16 tiles at dst (dst, dst + 16 ldt, dst + 32 ldt), by cp.async of VEC bytes; rows

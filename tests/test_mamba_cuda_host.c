@@ -1,6 +1,6 @@
 /* test_mamba_cuda_host.c: the host-side decisions of the Mamba CUDA impl (kernels/mamba_cuda_host.c),
  * checked without a GPU: the time-split plan of the scan as a table of shapes, the x_proj row order
- * and A pre-scaled for exp2. (The kernels themselves run on the CPU under tests/emu/run.sh.) */
+ * and A pre-scaled for exp2. (The kernels themselves run on the CPU under `make emu-test`.) */
 #include <criterion/criterion.h>
 
 #include "../kernels/mamba_cuda_host.h"

@@ -1,0 +1,2 @@
+/* cublas_v2.h for cuemu: everything is in cuemu.h (force-included by tests/cuemu/nvcc). */
+#include "../cuemu.h"
