@@ -33,7 +33,8 @@
 
 typedef struct {
     int flash;           /* 1: flash impl, 0: naive */
-    int prefill_version; /* attention_prefill version: naive 1, flash 2 */
+    int prefill_version; /* attention_prefill version: naive 1, flash 2 (1 where v2 lacks the head dim) */
+    int split_decode;    /* flash decode by split-KV (attention_decode v2); else prefill v1 with T = 1 */
     bf16 *wqkv, *wo;     /* layer level: [3D, D] = q_proj | k_proj | v_proj, and o_proj [D, D] */
     bf16 *k, *v;         /* KV cache [max_batch, H, max_ctx, d] */
     bf16 *qkv, *o;       /* prefill workspace (layer level): [rows, 3D] and [rows, D] */
@@ -48,11 +49,9 @@ static sb_status check_config(const sb_layer *L, int flash) {
     const int d = c->head_dim;
     if (c->heads <= 0 || c->heads * d != c->d_model)
         return sb_fail(SB_EINVAL, "attention cuda: heads %d * head_dim %d != d_model %d", c->heads, d, c->d_model);
-    int ok = d % 16 == 0 && (flash ? attention_prefill_supports(2, d) && attention_decode_supports(d)
-                                   : attention_prefill_supports(1, d));
-    if (!ok)
-        return sb_fail(SB_EINVAL, "attention cuda/%s: head dim %d unsupported (flash: 16, 64, 128; naive: "
-                                  "multiples of 16 up to 128)", flash ? "flash" : "naive", d);
+    (void)flash; /* flash falls back to the version 1 kernels for head dims its tiles do not cover */
+    if (!attention_prefill_supports(1, d))
+        return sb_fail(SB_EINVAL, "attention cuda: head dim %d unsupported (multiples of 8 up to 128)", d);
     return SB_OK;
 }
 
@@ -84,7 +83,10 @@ static sb_status cuda_setup(sb_layer *L) {
     L->impl_state = s; /* freed by teardown, also when setup fails below */
     s->flash = L->impl == &attention_cuda_flash;
     SB_TRY(check_config(L, s->flash));
-    s->prefill_version = s->flash ? 2 : 1;
+    /* flash: FA2 prefill (v2) for d 16/64/128 and split-KV decode for d 16/32/64/128; other head dims
+     * run the version 1 kernels (one warp per query row), which take any multiple of 8 */
+    s->prefill_version = s->flash && attention_prefill_supports(2, L->cfg.head_dim) ? 2 : 1;
+    s->split_decode = s->flash && attention_decode_supports(L->cfg.head_dim);
     const int D = L->cfg.d_model;
     if (L->level == SB_LAYER) {
         SB_TRY(upload_weights(L, s));
@@ -94,7 +96,7 @@ static sb_status cuda_setup(sb_layer *L) {
     const size_t cache = (size_t)L->max_batch * L->max_ctx * D * sizeof(bf16); /* B * H * ctx * d */
     SB_TRY(sb_cuda_malloc((void **)&s->k, cache));
     SB_TRY(sb_cuda_malloc((void **)&s->v, cache));
-    if (s->flash) {
+    if (s->split_decode) {
         s->ws_floats = attention_decode_workspace_floats(L->max_batch, L->cfg.heads, L->cfg.head_dim);
         SB_TRY(sb_cuda_malloc((void **)&s->ws, s->ws_floats * sizeof(float)));
     }
@@ -135,7 +137,7 @@ static sb_status core(sb_layer *L, cuda_attn_state *s, bf16 *qkv_rows, int rope,
     SB_TRY(attention_rope_scatter(qkv_rows, rope ? qkv_rows : NULL, ld, B, T, c->heads, c->head_dim, L->pos, rope,
                                   c->rope_theta, s->k, s->v, L->max_ctx));
     attn_fwd_args a = make_args(L, s, qkv_rows, ld, o, B, T, L->pos);
-    if (decode && s->flash) return attention_decode(2, &a, s->ws, s->ws_floats);
+    if (decode && s->split_decode) return attention_decode(2, &a, s->ws, s->ws_floats);
     return attention_prefill(s->prefill_version, &a);
 }
 

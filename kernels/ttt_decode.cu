@@ -270,9 +270,11 @@ __global__ void __launch_bounds__(mlp_dec<D_>::NT) ttt_mlp_decode_kernel(ttt_cor
 
 /* ---- launchers -------------------------------------------------------------------------- */
 sb_status ttt_check_shape(int mlp, int H, int d, int mb) {
-    const int ok_d = d == 16 || d == 32 || d == 64 || (!mlp && d == 128);
+    /* the decode kernels are instantiated per head dim; prefill falls back to the fp32 version 1
+     * kernel (any d) where version 2 has no instantiation */
+    const int ok_d = d == 16 || d == 32 || d == 48 || d == 64 || (!mlp && d == 128);
     if (H <= 0 || !ok_d)
-        return sb_fail(SB_EINVAL, "ttt_%s cuda: head_dim %d not supported (16, 32, 64%s)", mlp ? "mlp" : "linear", d,
+        return sb_fail(SB_EINVAL, "ttt_%s cuda: head_dim %d not supported (16, 32, 48, 64%s)", mlp ? "mlp" : "linear", d,
                        mlp ? "" : ", 128");
     if (mb < 1 || mb > 64) return sb_fail(SB_EINVAL, "ttt cuda: mini_batch %d outside 1..64", mb);
     return SB_OK;
@@ -297,6 +299,7 @@ sb_status ttt_linear_decode(const ttt_core_args *a) {
     switch (a->d) {
     case 16: return launch_linear<16>(a);
     case 32: return launch_linear<32>(a);
+    case 48: return launch_linear<48>(a);
     case 64: return launch_linear<64>(a);
     default: return launch_linear<128>(a);
     }
@@ -307,6 +310,7 @@ sb_status ttt_mlp_decode(const ttt_core_args *a) {
     switch (a->d) {
     case 16: return launch_mlp<16>(a);
     case 32: return launch_mlp<32>(a);
+    case 48: return launch_mlp<48>(a);
     default: return launch_mlp<64>(a);
     }
 }
