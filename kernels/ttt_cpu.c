@@ -183,12 +183,6 @@ static void linear_chunk(const ttt_head *hd, const ttt_rows *r, int n, float *ws
 }
 
 /* ---- TTT-MLP --------------------------------------------------------------------------------------- */
-typedef struct { float *W1, *b1, *W2, *b2; } mlp_params;
-static mlp_params mlp_view(float *p, int d) {
-    const size_t h = 4 * (size_t)d;
-    return (mlp_params){p, p + d * h, p + d * h + h, p + 2 * d * h + h};
-}
-
 /* dual: KQ [2b,d], Z1 [2b,4d] (Z1 | Zbar1), X2, G1, Xbar2, AX [b,4d], Z2/G2, Zbar2, AK [b,d],
  * M [b,b], tau, alpha, row [d]; step: 5 rows of 4d and 5 of d */
 static size_t mlp_ws(int d, int b) {
@@ -199,7 +193,7 @@ static size_t mlp_ws(int d, int b) {
 
 static void mlp_step(const ttt_head *hd, const ttt_rows *r, int m, float *ws) {
     const int d = hd->d, h = 4 * d;
-    const mlp_params W = mlp_view(hd->w, d), G = mlp_view(hd->g, d);
+    const ttt_mlp_params W = ttt_mlp_view(hd->w, d), G = ttt_mlp_view(hd->g, d);
     const float *q = r->q, *k = r->k, *v = r->v;
     const float alpha = r->lr[0], tau = ttt_token_eta(hd->token_idx, m);
     float *z1 = ws, *x2 = z1 + h, *g1 = x2 + h, *zb1 = g1 + h, *xb2 = zb1 + h;
@@ -234,7 +228,7 @@ static void mlp_step(const ttt_head *hd, const ttt_rows *r, int m, float *ws) {
 
 static void mlp_chunk(const ttt_head *hd, const ttt_rows *r, int n, float *ws) {
     const int d = hd->d, h = 4 * d, b = hd->mini_batch;
-    const mlp_params W = mlp_view(hd->w, d), Gacc = mlp_view(hd->g, d);
+    const ttt_mlp_params W = ttt_mlp_view(hd->w, d), Gacc = ttt_mlp_view(hd->g, d);
     float *KQ = ws, *Z1 = KQ + 2 * (size_t)b * d, *X2 = Z1 + 2 * (size_t)b * h, *G1 = X2 + (size_t)b * h;
     float *Xb2 = G1 + (size_t)b * h, *AX = Xb2 + (size_t)b * h, *G2 = AX + (size_t)b * h, *Zb2 = G2 + (size_t)b * d;
     float *AK = Zb2 + (size_t)b * d, *M = AK + (size_t)b * d, *tau = M + (size_t)b * b, *alpha = tau + b, *row = alpha + b;

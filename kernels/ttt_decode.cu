@@ -31,16 +31,14 @@ __device__ __forceinline__ float4 f4_fma(float s, float4 x, float4 acc) {
     return make_float4(acc.x + s * x.x, acc.y + s * x.y, acc.z + s * x.z, acc.w + s * x.w);
 }
 
-template <int D_>
-__global__ void __launch_bounds__(lin_dec<D_>::NT) ttt_linear_decode_kernel(ttt_core_args a) {
-    using P = lin_dec<D_>;
-    constexpr int NT = P::NT, CPR = P::CPR, RG = P::RG, U = P::U;
-    const int H = a.H, D = H * D_, mb = a.mb, m = a.pos % mb;
-    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, warp = tid >> 5;
-    const size_t bh = (size_t)seq * H + h, hd = (size_t)h * D_;
-    __shared__ __align__(16) float q[D_], k[D_], v[D_], z[D_], gs[D_], lw[D_], lb[D_], red[RG][D_];
-    __shared__ float lr_s;
-
+/* ---- the steps both kernels take ---------------------------------------------------------- */
+/* The token's q, k, v of head h (fp32) and the ttt_norm weight and bias into shared memory; its lr
+ * (thread 0). */
+template <int D_, int NT>
+__device__ __forceinline__ void dec_load_token(const ttt_core_args &a, int seq, int h, float *q, float *k, float *v, float *lw,
+                                               float *lb, float &lr) {
+    const int D = a.H * D_, tid = threadIdx.x;
+    const size_t hd = (size_t)h * D_;
     const bf16 *row = a.x + (size_t)seq * a.ldx;
     for (int c = tid; c < D_; c += NT) {
         q[c] = to_f32(row[hd + c]);
@@ -49,29 +47,103 @@ __global__ void __launch_bounds__(lin_dec<D_>::NT) ttt_linear_decode_kernel(ttt_
         lw[c] = a.ln_w[hd + c];
         lb[c] = a.ln_b[hd + c];
     }
-    if (tid == 0) lr_s = to_f32(row[3 * D + h]);
+    if (tid == 0) lr = to_f32(row[3 * D + h]);
+}
 
+/* A thread's U float4 chunks of a weight W [rows][LD]: rows rg + RG u, columns 4 cg .. 4 cg + 3. */
+template <int U, int RG, int LD>
+__device__ __forceinline__ void dec_load_chunks(float4 (&w)[U], const float *W, int rg, int cg) {
+#pragma unroll
+    for (int u = 0; u < U; u++) w[u] = *reinterpret_cast<const float4 *>(W + (rg + RG * u) * LD + 4 * cg);
+}
+
+/* The thread's part of x W: sum over its rows of x[row] * its chunk of the row. */
+template <int U, int RG>
+__device__ __forceinline__ float4 dec_rows_dot(const float *x, const float4 (&w)[U], int rg) {
+    float4 p = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int u = 0; u < U; u++) p = f4_fma(x[rg + RG * u], w[u], p);
+    return p;
+}
+
+/* s + column j of the row groups' partial sums red[RG][.]. */
+template <int RG, int LD>
+__device__ __forceinline__ float dec_col_sum(float s, const float (&red)[RG][LD], int j) {
+    for (int r = 0; r < RG; r++) s += red[r][j];
+    return s;
+}
+
+/* The decode update of a weight W [rows][LD] on the thread's chunks w (W at the mini-batch start):
+ * GW += lr x^T g; W_t = W - tau GW; returns the thread's part of xin W_t (xin: the next product's
+ * input). commit (last token of the mini-batch): W <- W_t, GW <- 0. */
+template <int U, int RG, int LD>
+__device__ __forceinline__ float4 dec_update_weight(const float4 (&w)[U], float *W, float *GW, const float *x, const float *g,
+                                                    const float *xin, int rg, int cg, float lr, float tau, bool commit) {
+    const float4 g4 = *reinterpret_cast<const float4 *>(&g[4 * cg]);
+    float4 p = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int row = rg + RG * u;
+        float4 *gwp = reinterpret_cast<float4 *>(GW + row * LD + 4 * cg);
+        const float4 gw = f4_fma(lr * x[row], g4, *gwp);
+        const float4 wt = f4_fma(-tau, gw, w[u]);
+        p = f4_fma(xin[row], wt, p);
+        if (commit) {
+            *reinterpret_cast<float4 *>(W + row * LD + 4 * cg) = wt;
+            *gwp = make_float4(0.f, 0.f, 0.f, 0.f);
+        } else {
+            *gwp = gw;
+        }
+    }
+    return p;
+}
+
+/* The decode update of a bias entry b (gradient sum gb, both as at the mini-batch start): Gb += lr g;
+ * returns b_t = b - tau Gb; stores the state (commit: b <- b_t, Gb <- 0). */
+__device__ __forceinline__ float dec_update_bias(float *bs, float *gbs, float b, float gb, float g, float lr, float tau,
+                                                 bool commit) {
+    const float gbn = gb + lr * g, bt = b - tau * gbn;
+    *bs = commit ? bt : b;
+    *gbs = commit ? 0.f : gbn;
+    return bt;
+}
+
+/* out = q + LN(z) for the token, by warp 0. */
+template <int D_>
+__device__ __forceinline__ void dec_store_out(const ttt_core_args &a, int seq, int h, const float *z, const float *q,
+                                              const float *lw, const float *lb) {
+    if (threadIdx.x >> 5 == 0) {
+        bf16 *y = a.y + (size_t)seq * a.ldy + (size_t)h * D_;
+        ln_fwd_row(z, D_, a.eps, lw, lb, [&](int c, float x) { y[c] = __float2bfloat16_rn(q[c] + x); });
+    }
+}
+
+template <int D_>
+__global__ void __launch_bounds__(lin_dec<D_>::NT) ttt_linear_decode_kernel(ttt_core_args a) {
+    using P = lin_dec<D_>;
+    constexpr int NT = P::NT, CPR = P::CPR, RG = P::RG, U = P::U;
+    const int H = a.H, mb = a.mb, m = a.pos % mb;
+    const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, warp = tid >> 5;
+    const size_t bh = (size_t)seq * H + h;
+    __shared__ __align__(16) float q[D_], k[D_], v[D_], z[D_], gs[D_], lw[D_], lb[D_], red[RG][D_];
+    __shared__ float lr_s;
+
+    dec_load_token<D_, NT>(a, seq, h, q, k, v, lw, lb, lr_s);
     /* this thread's chunks: columns 4 cg .. 4 cg + 3 of rows rg + RG u */
     const int cg = tid % CPR, rg = tid / CPR;
     float *Wg = a.W.W1 + bh * D_ * D_, *GWg = a.G.W1 + bh * D_ * D_;
     float4 w[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) w[u] = *reinterpret_cast<const float4 *>(Wg + (rg + RG * u) * D_ + 4 * cg);
+    dec_load_chunks<U, RG, D_>(w, Wg, rg, cg);
     __syncthreads();
 
     /* z = k W + b */
-    float4 p = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-    for (int u = 0; u < U; u++) p = f4_fma(k[rg + RG * u], w[u], p);
-    *reinterpret_cast<float4 *>(&red[rg][4 * cg]) = p;
+    *reinterpret_cast<float4 *>(&red[rg][4 * cg]) = dec_rows_dot<U, RG>(k, w, rg);
     __syncthreads();
     float bias = 0.f, gb = 0.f;
     if (tid < D_) {
         bias = a.W.b1[bh * D_ + tid];
         gb = a.G.b1[bh * D_ + tid];
-        float s = bias;
-        for (int r = 0; r < RG; r++) s += red[r][tid];
-        z[tid] = s;
+        z[tid] = dec_col_sum(bias, red, tid);
     }
     __syncthreads();
     /* g = LN_L2_bwd(z, v - k) */
@@ -82,38 +154,15 @@ __global__ void __launch_bounds__(lin_dec<D_>::NT) ttt_linear_decode_kernel(ttt_
     /* GW += lr k^T g; W_t = W - tau GW; zbar = q W_t + b_t */
     const float lr = lr_s, tau = a.tau[m];
     const bool commit = m == mb - 1;
-    const float4 g4 = *reinterpret_cast<const float4 *>(&gs[4 * cg]);
-    float4 pz = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-        const int kr = rg + RG * u;
-        float4 *gwp = reinterpret_cast<float4 *>(GWg + kr * D_ + 4 * cg);
-        const float4 gw = f4_fma(lr * k[kr], g4, *gwp);
-        const float4 wt = f4_fma(-tau, gw, w[u]);
-        pz = f4_fma(q[kr], wt, pz);
-        if (commit) {
-            *reinterpret_cast<float4 *>(Wg + kr * D_ + 4 * cg) = wt;
-            *gwp = make_float4(0.f, 0.f, 0.f, 0.f);
-        } else {
-            *gwp = gw;
-        }
-    }
-    *reinterpret_cast<float4 *>(&red[rg][4 * cg]) = pz;
+    *reinterpret_cast<float4 *>(&red[rg][4 * cg]) = dec_update_weight<U, RG, D_>(w, Wg, GWg, k, gs, q, rg, cg, lr, tau, commit);
     __syncthreads();
     if (tid < D_) {
-        const float gbn = gb + lr * gs[tid], bt = bias - tau * gbn;
-        float s = bt;
-        for (int r = 0; r < RG; r++) s += red[r][tid];
-        z[tid] = s;
-        a.W.b1[bh * D_ + tid] = commit ? bt : bias;
-        a.G.b1[bh * D_ + tid] = commit ? 0.f : gbn;
+        const float bt = dec_update_bias(a.W.b1 + bh * D_ + tid, a.G.b1 + bh * D_ + tid, bias, gb, gs[tid], lr, tau, commit);
+        z[tid] = dec_col_sum(bt, red, tid);
     }
     __syncthreads();
     /* out = q + LN(zbar) */
-    if (warp == 0) {
-        bf16 *y = a.y + (size_t)seq * a.ldy + hd;
-        ln_fwd_row(z, D_, a.eps, lw, lb, [&](int c, float x) { y[c] = __float2bfloat16_rn(q[c] + x); });
-    }
+    dec_store_out<D_>(a, seq, h, z, q, lw, lb);
 }
 
 /* ---- TTT-MLP ------------------------------------------------------------------------------ */
@@ -129,59 +178,38 @@ template <int D_>
 __global__ void __launch_bounds__(mlp_dec<D_>::NT) ttt_mlp_decode_kernel(ttt_core_args a) {
     using P = mlp_dec<D_>;
     constexpr int NT = P::NT, DH = P::DH, CPR1 = P::CPR1, RG1 = P::RG1, U1 = P::U1, CPR2 = P::CPR2, RG2 = P::RG2, U2 = P::U2;
-    const int H = a.H, D = H * D_, mb = a.mb, m = a.pos % mb;
+    const int H = a.H, mb = a.mb, m = a.pos % mb;
     const int seq = blockIdx.x / H, h = blockIdx.x % H, tid = threadIdx.x, warp = tid >> 5;
-    const size_t bh = (size_t)seq * H + h, hd = (size_t)h * D_;
+    const size_t bh = (size_t)seq * H + h;
     __shared__ __align__(16) float q[D_], k[D_], v[D_], z2[D_], g2[D_], lw[D_], lb[D_];
     __shared__ __align__(16) float z1[DH], x2[DH], g1[DH];
     __shared__ __align__(16) float red1[RG1][DH], red2[RG2][D_];
     __shared__ float lr_s;
 
-    const bf16 *row = a.x + (size_t)seq * a.ldx;
-    for (int c = tid; c < D_; c += NT) {
-        q[c] = to_f32(row[hd + c]);
-        k[c] = to_f32(row[D + hd + c]);
-        v[c] = to_f32(row[2 * D + hd + c]);
-        lw[c] = a.ln_w[hd + c];
-        lb[c] = a.ln_b[hd + c];
-    }
-    if (tid == 0) lr_s = to_f32(row[3 * D + h]);
+    dec_load_token<D_, NT>(a, seq, h, q, k, v, lw, lb, lr_s);
 
     float *W1g = a.W.W1 + bh * D_ * DH, *W2g = a.W.W2 + bh * DH * D_;
     float *GW1g = a.G.W1 + bh * D_ * DH, *GW2g = a.G.W2 + bh * DH * D_;
     float *b1g = a.W.b1 + bh * DH, *b2g = a.W.b2 + bh * D_, *Gb1g = a.G.b1 + bh * DH, *Gb2g = a.G.b2 + bh * D_;
     const int cg1 = tid % CPR1, rg1 = tid / CPR1, cg2 = tid % CPR2, rg2 = tid / CPR2;
     float4 w1[U1], w2[U2];
-#pragma unroll
-    for (int u = 0; u < U1; u++) w1[u] = *reinterpret_cast<const float4 *>(W1g + (rg1 + RG1 * u) * DH + 4 * cg1);
-#pragma unroll
-    for (int u = 0; u < U2; u++) w2[u] = *reinterpret_cast<const float4 *>(W2g + (rg2 + RG2 * u) * D_ + 4 * cg2);
+    dec_load_chunks<U1, RG1, DH>(w1, W1g, rg1, cg1);
+    dec_load_chunks<U2, RG2, D_>(w2, W2g, rg2, cg2);
     __syncthreads();
 
     /* z1 = k W1 + b1, x2 = gelu(z1) */
-    float4 p = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-    for (int u = 0; u < U1; u++) p = f4_fma(k[rg1 + RG1 * u], w1[u], p);
-    *reinterpret_cast<float4 *>(&red1[rg1][4 * cg1]) = p;
+    *reinterpret_cast<float4 *>(&red1[rg1][4 * cg1]) = dec_rows_dot<U1, RG1>(k, w1, rg1);
     __syncthreads();
     for (int j = tid; j < DH; j += NT) {
-        float s = b1g[j];
-        for (int r = 0; r < RG1; r++) s += red1[r][j];
+        const float s = dec_col_sum(b1g[j], red1, j);
         z1[j] = s;
         x2[j] = gelu_tanh(s);
     }
     __syncthreads();
     /* z2 = x2 W2 + b2 */
-    p = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-    for (int u = 0; u < U2; u++) p = f4_fma(x2[rg2 + RG2 * u], w2[u], p);
-    *reinterpret_cast<float4 *>(&red2[rg2][4 * cg2]) = p;
+    *reinterpret_cast<float4 *>(&red2[rg2][4 * cg2]) = dec_rows_dot<U2, RG2>(x2, w2, rg2);
     __syncthreads();
-    for (int c = tid; c < D_; c += NT) {
-        float s = b2g[c];
-        for (int r = 0; r < RG2; r++) s += red2[r][c];
-        z2[c] = s;
-    }
+    for (int c = tid; c < D_; c += NT) z2[c] = dec_col_sum(b2g[c], red2, c);
     __syncthreads();
     /* g2 = LN_L2_bwd(z2, v - k) */
     if (warp == 0)
@@ -203,69 +231,24 @@ __global__ void __launch_bounds__(mlp_dec<D_>::NT) ttt_mlp_decode_kernel(ttt_cor
     const float lr = lr_s, tau = a.tau[m];
     const bool commit = m == mb - 1;
     /* GW1 += lr k^T g1; W1_t = W1 - tau GW1; zbar1 = q W1_t + b1_t */
-    p = make_float4(0.f, 0.f, 0.f, 0.f);
-    {
-        const float4 gg = *reinterpret_cast<const float4 *>(&g1[4 * cg1]);
-#pragma unroll
-        for (int u = 0; u < U1; u++) {
-            const int kr = rg1 + RG1 * u;
-            float4 *gwp = reinterpret_cast<float4 *>(GW1g + kr * DH + 4 * cg1);
-            const float4 gw = f4_fma(lr * k[kr], gg, *gwp);
-            const float4 wt = f4_fma(-tau, gw, w1[u]);
-            p = f4_fma(q[kr], wt, p);
-            if (commit) {
-                *reinterpret_cast<float4 *>(W1g + kr * DH + 4 * cg1) = wt;
-                *gwp = make_float4(0.f, 0.f, 0.f, 0.f);
-            } else {
-                *gwp = gw;
-            }
-        }
-    }
-    *reinterpret_cast<float4 *>(&red1[rg1][4 * cg1]) = p;
+    *reinterpret_cast<float4 *>(&red1[rg1][4 * cg1]) =
+        dec_update_weight<U1, RG1, DH>(w1, W1g, GW1g, k, g1, q, rg1, cg1, lr, tau, commit);
     __syncthreads();
     for (int j = tid; j < DH; j += NT) {
-        const float b = b1g[j], gbn = Gb1g[j] + lr * g1[j], bt = b - tau * gbn;
-        float s = bt;
-        for (int r = 0; r < RG1; r++) s += red1[r][j];
-        z1[j] = gelu_tanh(s); /* x2bar */
-        b1g[j] = commit ? bt : b;
-        Gb1g[j] = commit ? 0.f : gbn;
+        const float bt = dec_update_bias(b1g + j, Gb1g + j, b1g[j], Gb1g[j], g1[j], lr, tau, commit);
+        z1[j] = gelu_tanh(dec_col_sum(bt, red1, j)); /* x2bar */
     }
     __syncthreads();
     /* GW2 += lr x2^T g2; W2_t = W2 - tau GW2; zbar2 = x2bar W2_t + b2_t */
-    p = make_float4(0.f, 0.f, 0.f, 0.f);
-    {
-        const float4 gg = *reinterpret_cast<const float4 *>(&g2[4 * cg2]);
-#pragma unroll
-        for (int u = 0; u < U2; u++) {
-            const int j = rg2 + RG2 * u;
-            float4 *gwp = reinterpret_cast<float4 *>(GW2g + j * D_ + 4 * cg2);
-            const float4 gw = f4_fma(lr * x2[j], gg, *gwp);
-            const float4 wt = f4_fma(-tau, gw, w2[u]);
-            p = f4_fma(z1[j], wt, p);
-            if (commit) {
-                *reinterpret_cast<float4 *>(W2g + j * D_ + 4 * cg2) = wt;
-                *gwp = make_float4(0.f, 0.f, 0.f, 0.f);
-            } else {
-                *gwp = gw;
-            }
-        }
-    }
-    *reinterpret_cast<float4 *>(&red2[rg2][4 * cg2]) = p;
+    *reinterpret_cast<float4 *>(&red2[rg2][4 * cg2]) =
+        dec_update_weight<U2, RG2, D_>(w2, W2g, GW2g, x2, g2, z1, rg2, cg2, lr, tau, commit);
     __syncthreads();
     for (int c = tid; c < D_; c += NT) {
-        const float b = b2g[c], gbn = Gb2g[c] + lr * g2[c], bt = b - tau * gbn;
-        float s = bt;
-        for (int r = 0; r < RG2; r++) s += red2[r][c];
-        z2[c] = s;
-        b2g[c] = commit ? bt : b;
-        Gb2g[c] = commit ? 0.f : gbn;
+        const float bt = dec_update_bias(b2g + c, Gb2g + c, b2g[c], Gb2g[c], g2[c], lr, tau, commit);
+        z2[c] = dec_col_sum(bt, red2, c);
     }
     __syncthreads();
-    if (warp == 0) {
-        bf16 *y = a.y + (size_t)seq * a.ldy + hd;
-        ln_fwd_row(z2, D_, a.eps, lw, lb, [&](int c, float x) { y[c] = __float2bfloat16_rn(q[c] + x); });
-    }
+    dec_store_out<D_>(a, seq, h, z2, q, lw, lb);
 }
 
 /* ---- launchers -------------------------------------------------------------------------- */

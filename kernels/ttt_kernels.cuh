@@ -1,7 +1,9 @@
 /* ttt_kernels.cuh: what the TTT CUDA files share: the argument structs of the launchers, the
  * launchers (one per .cu: ttt_linear_dual.cu, ttt_mlp_dual.cu, ttt_decode.cu, ttt_glue.cu) and
- * small device helpers (warp sums, row LayerNorms, gelu, and the sm_80 tensor-core primitives
- * mma.sync m16n8k16 / ldmatrix / cp.async as inline PTX).
+ * the device helpers that TTT-Linear and TTT-MLP share: warp sums, row LayerNorms, gelu, the steps
+ * of the version-1 prefill kernels, the sm_80 tensor-core primitives (mma.sync m16n8k16 / ldmatrix /
+ * cp.async as inline PTX) and the fragment and row8 pieces of the version-2 kernels. (The host
+ * helpers of their launchers are in ttt_launch.cuh.)
  *
  * Semantics (SPEC §3.3, golden README "TTT"): per head, per mini-batch of mb tokens, inner model
  * f (Linear: z = x W1 + b1; MLP: z = gelu(x W1 + b1) W2 + b2), loss 1/2 |LN(f(k)) - (v - k)|^2,
@@ -188,6 +190,111 @@ __device__ __forceinline__ void ln_fwd_row(const float *z, int n, float eps, con
     for (int c = lane; c < n; c += 32) store(c, w[c] * (z[c] - mu) * rstd + b[c]);
 }
 
+/* ---- version 1 of the prefill kernels (fp32 loops, a block of TTT_V1_THREADS per (b, h)) ---- */
+static constexpr int TTT_V1_THREADS = 256;
+
+/* The Q, K, V rows t0 .. t0+mb-1 of head h into fp32 [mb][d] (0 from row r on, past the end of
+ * the sequence) and their lr. */
+__device__ __forceinline__ void ttt_v1_load_rows(const ttt_core_args &a, float *Q, float *K, float *V, float *lr,
+                                                 size_t row0, int t0, int r, int h) {
+    const int d = a.d, mb = a.mb, D = a.H * d;
+    for (int e = threadIdx.x; e < mb * d; e += TTT_V1_THREADS) {
+        const int i = e / d, c = e % d;
+        float q = 0.f, k = 0.f, v = 0.f;
+        if (i < r) {
+            const bf16 *row = a.x + (row0 + t0 + i) * a.ldx + (size_t)h * d + c;
+            q = to_f32(row[0]);
+            k = to_f32(row[D]);
+            v = to_f32(row[2 * D]);
+        }
+        Q[e] = q;
+        K[e] = k;
+        V[e] = v;
+    }
+    for (int i = threadIdx.x; i < mb; i += TTT_V1_THREADS)
+        lr[i] = i < r ? to_f32(a.x[(row0 + t0 + i) * a.ldx + 3 * D + h]) : 0.f;
+}
+
+/* Entry (i, c) of X W + b: X [.][n_in], W [n_in][n_out]. */
+__device__ __forceinline__ float ttt_v1_affine(const float *X, const float *W, const float *bias, int n_in, int n_out, int i,
+                                               int c) {
+    float s = bias[c];
+    for (int k = 0; k < n_in; k++) s += X[i * n_in + k] * W[k * n_out + c];
+    return s;
+}
+
+/* C_ij = tau_i lr_j (1 + x_i . y_j) for j <= i, else 0 (X, Y rows of n): the dual form's mix
+ * eta . (tril(X Y^T) + tril(1)) of the mini-batch's gradients. */
+__device__ __forceinline__ float ttt_v1_causal_coef(const float *X, const float *Y, int n, const float *tau, const float *lr,
+                                                    int i, int j) {
+    float s = 0.f;
+    if (j <= i) {
+        float xy = 0.f;
+        for (int k = 0; k < n; k++) xy += X[i * n + k] * Y[j * n + k];
+        s = tau[i] * lr[j] * (1.0f + xy);
+    }
+    return s;
+}
+
+/* Entry (i, c) of Zbar = X W + b - C G (C [mb][mb] lower triangular, G [mb][n_out]). */
+__device__ __forceinline__ float ttt_v1_dual_out(const float *X, const float *W, const float *bias, const float *C,
+                                                 const float *G, int n_in, int n_out, int mb, int i, int c) {
+    float s = ttt_v1_affine(X, W, bias, n_in, n_out, i, c);
+    for (int j = 0; j <= i; j++) s -= C[i * mb + j] * G[j * n_out + c];
+    return s;
+}
+
+/* G = LN_L2_bwd(Z, V - K), a warp per row ([mb][d]); rows r.. (past the end of the sequence) 0. */
+__device__ __forceinline__ void ttt_v1_grad_rows(const float *Z, const float *V, const float *K, float *G, const float *lw,
+                                                 const float *lb, int d, int mb, int r, float eps) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = TTT_V1_THREADS / 32;
+    for (int i = warp; i < mb; i += nwarps) {
+        float *g = G + i * d;
+        const float *v = V + i * d, *k = K + i * d;
+        if (i < r)
+            ln_l2_bwd_row(Z + i * d, d, eps, lw, lb, [&](int c) { return v[c] - k[c]; }, [&](int c, float x) { g[c] = x; });
+        else
+            for (int c = lane; c < d; c += 32) g[c] = 0.f;
+    }
+}
+
+/* The output rows t0 .. t0+r-1 of head h: Q + LN(Zbar), a warp per row, bf16. */
+__device__ __forceinline__ void ttt_v1_store_out(const ttt_core_args &a, const float *Zbar, const float *Q, const float *lw,
+                                                 const float *lb, size_t row0, int t0, int r, int h) {
+    const int d = a.d, nwarps = TTT_V1_THREADS / 32;
+    for (int i = threadIdx.x >> 5; i < r; i += nwarps) {
+        bf16 *y = a.y + (row0 + t0 + i) * a.ldy + (size_t)h * d;
+        const float *q = Q + i * d;
+        ln_fwd_row(Zbar + i * d, d, a.eps, lw, lb, [&](int c, float v) { y[c] = __float2bfloat16_rn(q[c] + v); });
+    }
+}
+
+/* sum_j lr_j x_j[k] g_j[c] over the r tokens of a mini-batch (rows of X: nx, of G: ng): the
+ * (k, c) entry of the gradient sum (alpha X)^T G. */
+__device__ __forceinline__ float ttt_v1_grad_sum(const float *X, int nx, const float *G, int ng, const float *lr, int r, int k,
+                                                 int c) {
+    float s = 0.f;
+    for (int j = 0; j < r; j++) s += lr[j] * X[j * nx + k] * G[j * ng + c];
+    return s;
+}
+
+/* End of a mini-batch for one parameter entry p with gradient sum s: a full mini-batch applies it
+ * (p -= tau_last s), the open (last, partial) one keeps p at its start and s as its sum gs. */
+__device__ __forceinline__ void ttt_v1_update(float &p, float &gs, float s, bool full, float tau_last) {
+    if (full) p -= tau_last * s;
+    else gs = s;
+}
+
+/* ttt_v1_update of a bias b [n] by the gradient sums sum_j lr_j G_j (G [mb][n]); gs: the state's sums. */
+__device__ __forceinline__ void ttt_v1_update_bias(float *b, float *gs, const float *G, int n, const float *lr, int r, bool full,
+                                                   float tau_last) {
+    for (int c = threadIdx.x; c < n; c += TTT_V1_THREADS) {
+        float s = 0.f;
+        for (int j = 0; j < r; j++) s += lr[j] * G[j * n + c];
+        ttt_v1_update(b[c], gs[c], s, full, tau_last);
+    }
+}
+
 /* Rows in registers for the tensor-core kernels: a row of n = 8 L values is spread over an
  * aligned group of L lanes (L = n / 8, a power of two <= 32); lane q of the group holds columns
  * 4q .. 4q+3 and n/2 + 4q .. n/2 + 4q+3, so that each group reads and writes 16-byte (fp32) or
@@ -257,6 +364,43 @@ __device__ __forceinline__ void row8_ln_fwd(float z[8], const float w[8], const 
     for (int k = 0; k < 8; k++) z[k] = w[k] * (z[k] - mu) * rstd + b[k];
 }
 
+/* The inner loss's gradient of a row on row8 pieces: g = LN_L2_bwd(z, v - k), v and k the row's
+ * bf16 tile rows, lw / lb the ttt_norm weight and bias [n]; g = 0 where !valid (a row past the
+ * end of the sequence). */
+__device__ __forceinline__ void row8_ttt_grad(const float z[8], const bf16 *vrow, const bf16 *krow, const float *lw,
+                                              const float *lb, int q, int n, int width, float eps, bool valid, float g[8]) {
+    float t[8], k[8], w8[8], b8[8];
+    row8_load(t, vrow, q, n);
+    row8_load(k, krow, q, n);
+#pragma unroll
+    for (int e = 0; e < 8; e++) t[e] -= k[e];
+    row8_load(w8, lw, q, n);
+    row8_load(b8, lb, q, n);
+    row8_ln_l2_bwd(z, t, w8, b8, n, width, eps, g);
+#pragma unroll
+    for (int e = 0; e < 8; e++) g[e] = valid ? g[e] : 0.f;
+}
+/* The output of a row on row8 pieces: z <- q + LN(z) (q the row's bf16 tile row), stored as bf16
+ * at y if valid. */
+__device__ __forceinline__ void row8_ttt_out(float z[8], const bf16 *qrow, const float *lw, const float *lb, int q, int n,
+                                             int width, float eps, bool valid, bf16 *y) {
+    float w8[8], b8[8], qv[8];
+    row8_load(w8, lw, q, n);
+    row8_load(b8, lb, q, n);
+    row8_ln_fwd(z, w8, b8, n, width, eps);
+    row8_load(qv, qrow, q, n);
+#pragma unroll
+    for (int e = 0; e < 8; e++) z[e] += qv[e];
+    if (valid) row8_store(y, q, n, z);
+}
+
+/* The weight of token i's gradient in the parameter update that ends a version-2 mini-batch (16
+ * tokens, r of them in the sequence): -eta_15,i = -tau_15 lr_i when it is full (the update is
+ * applied), lr_i when it is the open one (its gradient sums are kept), 0 past the end. */
+__device__ __forceinline__ float ttt_update_coef(int i, int r, bool full, const float *tau, const float *lr) {
+    return i < r ? (full ? -tau[15] * lr[i] : lr[i]) : 0.f;
+}
+
 /* Two floats -> one .b32 holding two bf16 (lo in the low half: the lower column/row index). */
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
@@ -294,6 +438,96 @@ __device__ __forceinline__ uint32_t movmatrix_trans(uint32_t a) {
     uint32_t d;
     asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(d) : "r"(a));
     return d;
+}
+
+/* Per-lane ldmatrix x4 offsets into a 16 x 16 bf16 tile (row ra/rb, column ca/cb): (ra, ca) for an
+ * A operand [m][k] (and a B operand [k][n] via .trans), (rb, cb) for a B operand stored [n][k]
+ * (and an A^T via .trans). */
+struct ldsm_lane {
+    int ra, ca, rb, cb;
+};
+__device__ __forceinline__ ldsm_lane ldsm_lane_offsets(int lane) {
+    return {(lane & 7) + 8 * ((lane >> 3) & 1), 8 * (lane >> 4), (lane & 7) + 8 * (lane >> 4), 8 * ((lane >> 3) & 1)};
+}
+
+/* An accumulator fragment (rows r0 + g (+8), cols 8 nt + 2t (+1)) from / into a row-major fp32
+ * matrix of row stride ld; `trans`: element (row, col) lives at [col][row] (the masters W^T of the
+ * prefill kernels, read from and written to W [in][out]). */
+__device__ __forceinline__ void frag_load(float v[4], const float *M, int ld, int r0, int nt, int g, int t4, bool trans) {
+    const int c = 8 * nt + 2 * t4, ra = r0 + g, rb = r0 + g + 8;
+    if (trans) {
+        v[0] = M[c * ld + ra], v[1] = M[(c + 1) * ld + ra], v[2] = M[c * ld + rb], v[3] = M[(c + 1) * ld + rb];
+    } else {
+        v[0] = M[ra * ld + c], v[1] = M[ra * ld + c + 1], v[2] = M[rb * ld + c], v[3] = M[rb * ld + c + 1];
+    }
+}
+__device__ __forceinline__ void frag_store(float *M, int ld, int r0, int nt, const float v[4], int g, int t4, bool trans) {
+    const int c = 8 * nt + 2 * t4, ra = r0 + g, rb = r0 + g + 8;
+    if (trans) {
+        M[c * ld + ra] = v[0], M[(c + 1) * ld + ra] = v[1], M[c * ld + rb] = v[2], M[(c + 1) * ld + rb] = v[3];
+    } else {
+        M[ra * ld + c] = v[0], M[ra * ld + c + 1] = v[1], M[rb * ld + c] = v[2], M[rb * ld + c + 1] = v[3];
+    }
+}
+
+/* Rows g and g+8, columns c and c+1 of an accumulator fragment into a row-major matrix of row
+ * stride ld: fp32 as float2 (with bias[c], bias[c+1] added in the _bias form), bf16 as packed pairs. */
+__device__ __forceinline__ void frag_rows_store(float *M, int ld, int g, int c, const float v[4]) {
+    *reinterpret_cast<float2 *>(M + g * ld + c) = make_float2(v[0], v[1]);
+    *reinterpret_cast<float2 *>(M + (g + 8) * ld + c) = make_float2(v[2], v[3]);
+}
+__device__ __forceinline__ void frag_rows_store_bias(float *M, int ld, int g, int c, const float v[4], const float *bias) {
+    const float b0 = bias[c], b1 = bias[c + 1];
+    *reinterpret_cast<float2 *>(M + g * ld + c) = make_float2(v[0] + b0, v[1] + b1);
+    *reinterpret_cast<float2 *>(M + (g + 8) * ld + c) = make_float2(v[2] + b0, v[3] + b1);
+}
+__device__ __forceinline__ void frag_rows_store(bf16 *M, int ld, int g, int c, const float v[4]) {
+    *reinterpret_cast<uint32_t *>(M + g * ld + c) = pack_bf16(v[0], v[1]);
+    *reinterpret_cast<uint32_t *>(M + (g + 8) * ld + c) = pack_bf16(v[2], v[3]);
+}
+
+/* B operand (k = 16 inputs of k-step ks, n = 8 outputs nz of a 16-wide tile) of X W from W^T
+ * accumulator fragments (rows = outputs, cols = inputs); the same formula reads G2 W2^T's B from
+ * TTT-MLP's W2 fragments. */
+__device__ __forceinline__ void wt_as_b(uint32_t b[2], const float (*w)[4], int ks, int nz) {
+    b[0] = pack_bf16(w[2 * ks][2 * nz], w[2 * ks][2 * nz + 1]);
+    b[1] = pack_bf16(w[2 * ks + 1][2 * nz], w[2 * ks + 1][2 * nz + 1]);
+}
+/* An accumulator pair (two 8-wide n-tiles, 16 rows) as the A operand of the next product. */
+__device__ __forceinline__ void acc_as_a(uint32_t a[4], const float v[2][4]) {
+    a[0] = pack_bf16(v[0][0], v[0][1]);
+    a[1] = pack_bf16(v[0][2], v[0][3]);
+    a[2] = pack_bf16(v[1][0], v[1][1]);
+    a[3] = pack_bf16(v[1][2], v[1][3]);
+}
+
+/* acc += X W on 16 rows and the 16 columns whose W^T fragments wt[2 ks (+1)] a warp holds:
+ * X bf16 [16][ld] in shared memory (A operand by ldmatrix, lane offsets o), KSTEPS = in / 16. */
+template <int KSTEPS>
+__device__ __forceinline__ void mma_rows_wt(float acc[2][4], const bf16 *X, int ld, const float (*wt)[4], const ldsm_lane &o) {
+#pragma unroll
+    for (int ks = 0; ks < KSTEPS; ks++) {
+        uint32_t ax[4];
+        ldsm_x4(ax, X + o.ra * ld + 16 * ks + o.ca);
+#pragma unroll
+        for (int nz = 0; nz < 2; nz++) {
+            uint32_t bw[2];
+            wt_as_b(bw, wt, ks, nz);
+            mma_bf16_16816(acc[nz], ax, bw);
+        }
+    }
+}
+
+/* -C_ij = -tau_i lr_j (1 + s_ij) for j <= i, else 0, in place on the 16 x 16 accumulator pair of
+ * S = X Y^T (rows i = g (+8), cols j = 8 nz + 2t (+1)): after acc_as_a, the A operand of -C G. */
+__device__ __forceinline__ void neg_causal_coef(float s[2][4], const float *tau, const float *lr, int g, int t4) {
+#pragma unroll
+    for (int nz = 0; nz < 2; nz++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int i = g + 8 * (e >> 1), j = 8 * nz + 2 * t4 + (e & 1);
+            s[nz][e] = j <= i ? -tau[i] * lr[j] * (1.0f + s[nz][e]) : 0.f;
+        }
 }
 
 /* Asynchronous global -> shared copies of BYTES (16 or 8); src_bytes < BYTES zero-fills the rest. */

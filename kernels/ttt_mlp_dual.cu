@@ -36,20 +36,19 @@
  * B 16 x T 32k with 512 blocks over 132 SMs in 4 waves.
  */
 #include "ttt_kernels.cuh"
+#include "ttt_launch.cuh"
 
 /* ---- version 1: fp32 loops, weights in the (L2-resident) state arrays -------------------- */
-static constexpr int V1_THREADS = 256;
-
 static size_t v1_smem_bytes(int d, int mb) {
     auto r16 = [](size_t n) { return (n * sizeof(float) + 15) & ~(size_t)15; };
     const size_t dh = 4 * (size_t)d;
     return r16(dh) + 3 * r16(d) + 2 * r16(mb) + 5 * r16((size_t)mb * d) + 4 * r16((size_t)mb * dh) + r16((size_t)mb * mb);
 }
 
-__global__ void __launch_bounds__(V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_args a) {
-    const int H = a.H, d = a.d, dh = 4 * d, mb = a.mb, D = H * d;
+__global__ void __launch_bounds__(TTT_V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_args a) {
+    const int H = a.H, d = a.d, dh = 4 * d, mb = a.mb;
     const int seq = blockIdx.x / H, h = blockIdx.x % H;
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = V1_THREADS / 32;
+    const int tid = threadIdx.x;
     const size_t bh = (size_t)seq * H + h, row0 = (size_t)seq * a.T;
     SB_DYN_SMEM(smem);
     smem_carver sc{smem};
@@ -65,79 +64,44 @@ __global__ void __launch_bounds__(V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_a
     float *W1 = a.W.W1 + bh * d * dh, *W2 = a.W.W2 + bh * dh * d;
     const ttt_weights w0 = ttt_start_weights(a, bh, h, (size_t)d * dh, dh, (size_t)dh * d, d);
     if (!a.from_state)
-        for (int e = tid; e < d * dh; e += V1_THREADS) {
+        for (int e = tid; e < d * dh; e += TTT_V1_THREADS) {
             W1[e] = w0.W1[e];
             W2[e] = w0.W2[e];
         }
-    for (int u = tid; u < dh; u += V1_THREADS) b1[u] = w0.b1[u];
-    for (int c = tid; c < d; c += V1_THREADS) {
+    for (int u = tid; u < dh; u += TTT_V1_THREADS) b1[u] = w0.b1[u];
+    for (int c = tid; c < d; c += TTT_V1_THREADS) {
         b2[c] = w0.b2[c];
         lw[c] = a.ln_w[(size_t)h * d + c];
         lb[c] = a.ln_b[(size_t)h * d + c];
     }
-    for (int i = tid; i < mb; i += V1_THREADS) tau[i] = a.tau[i];
+    for (int i = tid; i < mb; i += TTT_V1_THREADS) tau[i] = a.tau[i];
 
     for (int t0 = 0; t0 < a.T; t0 += mb) {
         const int r = min(mb, a.T - t0);
         __syncthreads(); /* previous mini-batch done (and the weights above written) */
-        for (int e = tid; e < mb * d; e += V1_THREADS) {
-            const int i = e / d, c = e % d;
-            float q = 0.f, k = 0.f, v = 0.f;
-            if (i < r) {
-                const bf16 *row = a.x + (row0 + t0 + i) * a.ldx + (size_t)h * d + c;
-                q = to_f32(row[0]);
-                k = to_f32(row[D]);
-                v = to_f32(row[2 * D]);
-            }
-            Q[e] = q;
-            K[e] = k;
-            V[e] = v;
-        }
-        for (int i = tid; i < mb; i += V1_THREADS)
-            alpha[i] = i < r ? to_f32(a.x[(row0 + t0 + i) * a.ldx + 3 * D + h]) : 0.f;
+        ttt_v1_load_rows(a, Q, K, V, alpha, row0, t0, r, h);
         __syncthreads();
 
         /* Z1 = K W1 + b1, X2 = gelu(Z1); C1 */
-        for (int e = tid; e < mb * dh + mb * mb; e += V1_THREADS) {
+        for (int e = tid; e < mb * dh + mb * mb; e += TTT_V1_THREADS) {
             if (e < mb * dh) {
-                const int i = e / dh, u = e % dh;
-                float s = b1[u];
-                for (int k = 0; k < d; k++) s += K[i * d + k] * W1[k * dh + u];
+                const float s = ttt_v1_affine(K, W1, b1, d, dh, e / dh, e % dh);
                 Z1[e] = s;
                 X2[e] = gelu_tanh(s);
             } else {
-                const int f = e - mb * dh, i = f / mb, j = f % mb;
-                float s = 0.f;
-                if (j <= i) {
-                    float qk = 0.f;
-                    for (int k = 0; k < d; k++) qk += Q[i * d + k] * K[j * d + k];
-                    s = tau[i] * alpha[j] * (1.0f + qk);
-                }
-                C[f] = s;
+                const int f = e - mb * dh;
+                C[f] = ttt_v1_causal_coef(Q, K, d, tau, alpha, f / mb, f % mb);
             }
         }
         __syncthreads();
         /* Z2 = X2 W2 + b2 */
-        for (int e = tid; e < mb * d; e += V1_THREADS) {
-            const int i = e / d, c = e % d;
-            float s = b2[c];
-            for (int u = 0; u < dh; u++) s += X2[i * dh + u] * W2[u * d + c];
-            Z2[e] = s;
-        }
+        for (int e = tid; e < mb * d; e += TTT_V1_THREADS) Z2[e] = ttt_v1_affine(X2, W2, b2, dh, d, e / d, e % d);
         __syncthreads();
         /* G2 = LN_L2_bwd(Z2, V - K); zero past the end */
-        for (int i = warp; i < mb; i += nwarps) {
-            float *g = G2 + i * d;
-            const float *v = V + i * d, *k = K + i * d;
-            if (i < r)
-                ln_l2_bwd_row(Z2 + i * d, d, a.eps, lw, lb, [&](int c) { return v[c] - k[c]; },
-                              [&](int c, float x) { g[c] = x; });
-            else
-                for (int c = lane; c < d; c += 32) g[c] = 0.f;
-        }
+        ttt_v1_grad_rows(Z2, V, K, G2, lw, lb, d, mb, r, a.eps);
         __syncthreads();
         /* G1 = (G2 W2^T) . gelu'(Z1) */
-        for (int e = tid; e < mb * dh; e += V1_THREADS) {
+        for (int e = tid; e < mb * dh; e += TTT_V1_THREADS) {
             const int i = e / dh, u = e % dh;
             float s = 0.f;
             for (int c = 0; c < d; c++) s += G2[i * d + c] * W2[u * d + c];
@@ -145,79 +109,37 @@ __global__ void __launch_bounds__(V1_THREADS, 1) ttt_mlp_dual_kernel1(ttt_core_a
         }
         __syncthreads();
         /* Zbar1 = Q W1 + b1 - C1 G1, X2bar = gelu(Zbar1) */
-        for (int e = tid; e < mb * dh; e += V1_THREADS) {
-            const int i = e / dh, u = e % dh;
-            float s = b1[u];
-            for (int k = 0; k < d; k++) s += Q[i * d + k] * W1[k * dh + u];
-            for (int j = 0; j <= i; j++) s -= C[i * mb + j] * G1[j * dh + u];
-            Xb[e] = gelu_tanh(s);
-        }
+        for (int e = tid; e < mb * dh; e += TTT_V1_THREADS)
+            Xb[e] = gelu_tanh(ttt_v1_dual_out(Q, W1, b1, C, G1, d, dh, mb, e / dh, e % dh));
         __syncthreads();
         /* C2_ij = tau_i lr_j (1 + x2bar_i . x2_j) */
-        for (int f = tid; f < mb * mb; f += V1_THREADS) {
-            const int i = f / mb, j = f % mb;
-            float s = 0.f;
-            if (j <= i) {
-                float xx = 0.f;
-                for (int u = 0; u < dh; u++) xx += Xb[i * dh + u] * X2[j * dh + u];
-                s = tau[i] * alpha[j] * (1.0f + xx);
-            }
-            C[f] = s;
-        }
+        for (int f = tid; f < mb * mb; f += TTT_V1_THREADS) C[f] = ttt_v1_causal_coef(Xb, X2, dh, tau, alpha, f / mb, f % mb);
         __syncthreads();
         /* Zbar2 = X2bar W2 + b2 - C2 G2 (into Z2) */
-        for (int e = tid; e < mb * d; e += V1_THREADS) {
-            const int i = e / d, c = e % d;
-            float s = b2[c];
-            for (int u = 0; u < dh; u++) s += Xb[i * dh + u] * W2[u * d + c];
-            for (int j = 0; j <= i; j++) s -= C[i * mb + j] * G2[j * d + c];
-            Z2[e] = s;
-        }
+        for (int e = tid; e < mb * d; e += TTT_V1_THREADS) Z2[e] = ttt_v1_dual_out(Xb, W2, b2, C, G2, dh, d, mb, e / d, e % d);
         __syncthreads();
         /* out = Q + LN(Zbar2); then the weights (commit or the open mini-batch's sums) */
-        for (int i = warp; i < r; i += nwarps) {
-            bf16 *y = a.y + (row0 + t0 + i) * a.ldy + (size_t)h * d;
-            const float *q = Q + i * d;
-            ln_fwd_row(Z2 + i * d, d, a.eps, lw, lb, [&](int c, float v) { y[c] = __float2bfloat16_rn(q[c] + v); });
-        }
+        ttt_v1_store_out(a, Z2, Q, lw, lb, row0, t0, r, h);
         const bool full = r == mb;
         const float te = tau[mb - 1];
         float *GW1 = a.G.W1 + bh * d * dh, *GW2 = a.G.W2 + bh * dh * d;
-        for (int e = tid; e < d * dh; e += V1_THREADS) {
-            const int k = e / dh, u = e % dh; /* W1[k][u] */
-            float s = 0.f;
-            for (int j = 0; j < r; j++) s += alpha[j] * K[j * d + k] * G1[j * dh + u];
-            if (full) W1[e] -= te * s;
-            else GW1[e] = s;
-            const int u2 = e / d, c = e % d; /* W2[u2][c] */
-            float s2 = 0.f;
-            for (int j = 0; j < r; j++) s2 += alpha[j] * X2[j * dh + u2] * G2[j * d + c];
-            if (full) W2[e] -= te * s2;
-            else GW2[e] = s2;
+        for (int e = tid; e < d * dh; e += TTT_V1_THREADS) {
+            ttt_v1_update(W1[e], GW1[e], ttt_v1_grad_sum(K, d, G1, dh, alpha, r, e / dh, e % dh), full, te); /* W1[k][u] */
+            ttt_v1_update(W2[e], GW2[e], ttt_v1_grad_sum(X2, dh, G2, d, alpha, r, e / d, e % d), full, te);  /* W2[u][c] */
         }
-        for (int u = tid; u < dh; u += V1_THREADS) {
-            float s = 0.f;
-            for (int j = 0; j < r; j++) s += alpha[j] * G1[j * dh + u];
-            if (full) b1[u] -= te * s;
-            else a.G.b1[bh * dh + u] = s;
-        }
-        for (int c = tid; c < d; c += V1_THREADS) {
-            float s = 0.f;
-            for (int j = 0; j < r; j++) s += alpha[j] * G2[j * d + c];
-            if (full) b2[c] -= te * s;
-            else a.G.b2[bh * d + c] = s;
-        }
+        ttt_v1_update_bias(b1, a.G.b1 + bh * dh, G1, dh, alpha, r, full, te);
+        ttt_v1_update_bias(b2, a.G.b2 + bh * d, G2, d, alpha, r, full, te);
     }
     __syncthreads();
-    for (int u = tid; u < dh; u += V1_THREADS) a.W.b1[bh * dh + u] = b1[u];
-    for (int c = tid; c < d; c += V1_THREADS) a.W.b2[bh * d + c] = b2[c];
+    for (int u = tid; u < dh; u += TTT_V1_THREADS) a.W.b1[bh * dh + u] = b1[u];
+    for (int c = tid; c < d; c += TTT_V1_THREADS) a.W.b2[bh * d + c] = b2[c];
     if (a.T % mb == 0) {
-        for (int e = tid; e < d * dh; e += V1_THREADS) {
+        for (int e = tid; e < d * dh; e += TTT_V1_THREADS) {
             a.G.W1[bh * d * dh + e] = 0.f;
             a.G.W2[bh * dh * d + e] = 0.f;
         }
-        for (int u = tid; u < dh; u += V1_THREADS) a.G.b1[bh * dh + u] = 0.f;
-        for (int c = tid; c < d; c += V1_THREADS) a.G.b2[bh * d + c] = 0.f;
+        for (int u = tid; u < dh; u += TTT_V1_THREADS) a.G.b1[bh * dh + u] = 0.f;
+        for (int c = tid; c < d; c += TTT_V1_THREADS) a.G.b2[bh * d + c] = 0.f;
     }
 }
 
@@ -243,35 +165,39 @@ struct mlp2_layout {
     }
 };
 
-/* An accumulator fragment (rows r0 + g (+8), cols 8 nt + 2t (+1)) into a row-major fp32 matrix:
- * ld = row stride; `trans` stores element (row, col) at [col][row] instead. */
-__device__ __forceinline__ void frag_store(float *M, int ld, int r0, int nt, const float v[4], int g, int t4, bool trans) {
-    const int c = 8 * nt + 2 * t4, ra = r0 + g, rb = r0 + g + 8;
-    if (trans) {
-        M[c * ld + ra] = v[0], M[(c + 1) * ld + ra] = v[1], M[c * ld + rb] = v[2], M[(c + 1) * ld + rb] = v[3];
-    } else {
-        M[ra * ld + c] = v[0], M[ra * ld + c + 1] = v[1], M[rb * ld + c] = v[2], M[rb * ld + c + 1] = v[3];
-    }
-}
-
 /* B operand (k = 16 hidden units, n = 8 outputs) of X W2 from W2 accumulator fragments (rows =
  * hidden units, cols = outputs): the two 8x8 halves, transposed in registers. */
 __device__ __forceinline__ void w2_as_b(uint32_t b[2], const float w[4]) {
     b[0] = movmatrix_trans(pack_bf16(w[0], w[1]));
     b[1] = movmatrix_trans(pack_bf16(w[2], w[3]));
 }
-/* B operand (k = 16 inputs of k-step ks, n = 8 units nz of a tile) of X W1 from W1^T fragments
- * (rows = units, cols = inputs); the same formula reads G2 W2^T's B from W2 fragments. */
-__device__ __forceinline__ void wt_as_b(uint32_t b[2], const float (*w)[4], int ks, int nz) {
-    b[0] = pack_bf16(w[2 * ks][2 * nz], w[2 * ks][2 * nz + 1]);
-    b[1] = pack_bf16(w[2 * ks + 1][2 * nz], w[2 * ks + 1][2 * nz + 1]);
+/* The warp's partial X W2 over its hidden units into its [16][ldz] slice rw of the reduction
+ * buffer: X as the A fragments ax[mt] of the warp's HPW unit tiles, W2 from its row fragments. */
+template <int HPW, int NKT>
+__device__ __forceinline__ void mlp_partial_xw2(float *rw, int ldz, const uint32_t (*ax)[4], const float (*w2f)[NKT][4], int g,
+                                                int t4) {
+#pragma unroll
+    for (int nt = 0; nt < NKT; nt++) {
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int mt = 0; mt < HPW; mt++) {
+            uint32_t bw[2];
+            w2_as_b(bw, w2f[mt][nt]);
+            mma_bf16_16816(acc, ax[mt], bw);
+        }
+        frag_rows_store(rw, ldz, g, 8 * nt + 2 * t4, acc);
+    }
 }
-/* An accumulator pair (two 8-wide n-tiles, 16 rows) as the A operand of the next product. */
-__device__ __forceinline__ void acc_as_a(uint32_t a[4], const float v[2][4]) {
-    a[0] = pack_bf16(v[0][0], v[0][1]);
-    a[1] = pack_bf16(v[0][2], v[0][3]);
-    a[2] = pack_bf16(v[1][0], v[1][1]);
-    a[3] = pack_bf16(v[1][2], v[1][3]);
+
+/* b2 + the NW warps' partial sums (red [NW][16][ldz]) of row i, as row8 pieces. */
+__device__ __forceinline__ void mlp_row8_sum(float z[8], const float *b2, const float *red, int nw, int ldz, int i, int q, int n) {
+    row8_load(z, b2, q, n);
+    for (int w = 0; w < nw; w++) {
+        float p[8];
+        row8_load(p, red + (w * MB2 + i) * ldz, q, n);
+#pragma unroll
+        for (int e = 0; e < 8; e++) z[e] += p[e];
+    }
 }
 
 template <int D_, int VEC>
@@ -316,15 +242,8 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
         for (int mt = 0; mt < HPW; mt++)
 #pragma unroll
             for (int nt = 0; nt < NKT; nt++) {
-                const int k0 = 8 * nt + 2 * t4, u0 = U0(mt);
-                w1f[mt][nt][0] = W1i[k0 * DH + u0 + g];
-                w1f[mt][nt][1] = W1i[(k0 + 1) * DH + u0 + g];
-                w1f[mt][nt][2] = W1i[k0 * DH + u0 + 8 + g];
-                w1f[mt][nt][3] = W1i[(k0 + 1) * DH + u0 + 8 + g];
-                w2f[mt][nt][0] = W2i[(u0 + g) * D_ + k0];
-                w2f[mt][nt][1] = W2i[(u0 + g) * D_ + k0 + 1];
-                w2f[mt][nt][2] = W2i[(u0 + 8 + g) * D_ + k0];
-                w2f[mt][nt][3] = W2i[(u0 + 8 + g) * D_ + k0 + 1];
+                frag_load(w1f[mt][nt], W1i, DH, U0(mt), nt, g, t4, true);
+                frag_load(w2f[mt][nt], W2i, D_, U0(mt), nt, g, t4, false);
             }
     }
     const ttt_weights w0 = ttt_start_weights(a, bh, h, D_ * DH, DH, DH * D_, D_);
@@ -340,8 +259,7 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
     }
     ttt_load_qkv_tile<D_, VEC, NT>(a, tile(0, 0), LDT, row0, hd, 0);
 
-    const int lr_a = (lane & 7) + 8 * ((lane >> 3) & 1), lc_a = 8 * (lane >> 4);
-    const int lr_b = (lane & 7) + 8 * (lane >> 4), lc_b = 8 * ((lane >> 3) & 1);
+    const ldsm_lane lo = ldsm_lane_offsets(lane);
     const int nmb = (a.T + MB2 - 1) / MB2;
     for (int n = 0; n < nmb; n++) {
         const int buf = n & 1, t0 = n * MB2, r = min(MB2, a.T - t0);
@@ -357,7 +275,7 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
         const float *al = alpha + buf * MB2;
         const float *b1 = b1buf + (n & 1) * DH, *b2 = b2buf + (n & 1) * D_;
         float *b1n = b1buf + ((n + 1) & 1) * DH, *b2n = b2buf + ((n + 1) & 1) * D_;
-        auto coef = [&](int i) { return i < r ? (full ? -tau[MB2 - 1] * al[i] : al[i]) : 0.f; };
+        auto coef = [&](int i) { return ttt_update_coef(i, r, full, tau, al); };
 
         /* P1: Z1 = K W1 + b1 on the warp's units, X2 = gelu(Z1), gelu'(Z1); partial X2 W2 */
         {
@@ -365,17 +283,7 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 #pragma unroll
             for (int mt = 0; mt < HPW; mt++) {
                 float z1[2][4] = {};
-#pragma unroll
-                for (int ks = 0; ks < D_ / 16; ks++) {
-                    uint32_t ak[4];
-                    ldsm_x4(ak, Ks + lr_a * LDT + 16 * ks + lc_a);
-#pragma unroll
-                    for (int nz = 0; nz < 2; nz++) {
-                        uint32_t bw[2];
-                        wt_as_b(bw, w1f[mt], ks, nz);
-                        mma_bf16_16816(z1[nz], ak, bw);
-                    }
-                }
+                mma_rows_wt<D_ / 16>(z1, Ks, LDT, w1f[mt], lo);
 #pragma unroll
                 for (int nz = 0; nz < 2; nz++) {
                     const int u = U0(mt) + 8 * nz + 2 * t4;
@@ -386,26 +294,12 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
                         z1[nz][e] = gelu_tanh(zz);
                         gp[e] = gelu_tanh_grad(zz);
                     }
-                    *reinterpret_cast<float2 *>(GP + g * LDP + u) = make_float2(gp[0], gp[1]);
-                    *reinterpret_cast<float2 *>(GP + (g + 8) * LDP + u) = make_float2(gp[2], gp[3]);
-                    *reinterpret_cast<uint32_t *>(X2h + g * LDH + u) = pack_bf16(z1[nz][0], z1[nz][1]);
-                    *reinterpret_cast<uint32_t *>(X2h + (g + 8) * LDH + u) = pack_bf16(z1[nz][2], z1[nz][3]);
+                    frag_rows_store(GP, LDP, g, u, gp);
+                    frag_rows_store(X2h, LDH, g, u, z1[nz]);
                 }
                 acc_as_a(ax[mt], z1);
             }
-            float *rw = red + warp * MB2 * LDZ;
-#pragma unroll
-            for (int nt = 0; nt < NKT; nt++) {
-                float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-                for (int mt = 0; mt < HPW; mt++) {
-                    uint32_t bw[2];
-                    w2_as_b(bw, w2f[mt][nt]);
-                    mma_bf16_16816(acc, ax[mt], bw);
-                }
-                *reinterpret_cast<float2 *>(rw + g * LDZ + 8 * nt + 2 * t4) = make_float2(acc[0], acc[1]);
-                *reinterpret_cast<float2 *>(rw + (g + 8) * LDZ + 8 * nt + 2 * t4) = make_float2(acc[2], acc[3]);
-            }
+            mlp_partial_xw2<HPW, NKT>(red + warp * MB2 * LDZ, LDZ, ax, w2f, g, t4);
         }
         /* the next mini-batch's lr (its buffer was last read in mini-batch n-1), stored here so
          * that the value is not live through the register-heavy P3 */
@@ -416,34 +310,16 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
          * lanes (row8 pieces), the first 16 / RPW warps */
         if (warp * RPW < MB2) {
             const int i = warp * RPW + lane / LPR, q = lane % LPR;
-            float z[8], t[8], k[8], gv[8];
-            row8_load(z, b2, q, D_);
-            for (int w = 0; w < NW; w++) {
-                float p[8];
-                row8_load(p, red + (w * MB2 + i) * LDZ, q, D_);
-#pragma unroll
-                for (int e = 0; e < 8; e++) z[e] += p[e];
-            }
-            row8_load(t, Vs + i * LDT, q, D_);
-            row8_load(k, Ks + i * LDT, q, D_);
-#pragma unroll
-            for (int e = 0; e < 8; e++) t[e] -= k[e];
-            {
-                float w8[8], b8[8];
-                row8_load(w8, lw, q, D_);
-                row8_load(b8, lb, q, D_);
-                row8_ln_l2_bwd(z, t, w8, b8, D_, LPR, a.eps, gv);
-            }
+            float z[8], gv[8], gs[8];
+            mlp_row8_sum(z, b2, red, NW, LDZ, i, q, D_);
+            row8_ttt_grad(z, Vs + i * LDT, Ks + i * LDT, lw, lb, q, D_, LPR, a.eps, i < r, gv);
             const float cf = coef(i);
 #pragma unroll
-            for (int e = 0; e < 8; e++) {
-                gv[e] = i < r ? gv[e] : 0.f; /* rows past the end of the sequence */
-                t[e] = cf * gv[e];
-            }
+            for (int e = 0; e < 8; e++) gs[e] = cf * gv[e];
             row8_store(G2h + i * LDT, q, D_, gv);
-            row8_store(G2sh + i * LDT, q, D_, t);
+            row8_store(G2sh + i * LDT, q, D_, gs);
             row8_store(G2u + i * LDZ, q, D_, gv);
-            row8_store(G2f + i * LDZ, q, D_, t);
+            row8_store(G2f + i * LDZ, q, D_, gs);
         }
         __syncthreads();
 
@@ -462,29 +338,18 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 #pragma unroll
             for (int mt = 0; mt < HPW; mt++) {
                 float g1[2][4] = {};
-#pragma unroll
-                for (int ks = 0; ks < D_ / 16; ks++) {
-                    uint32_t ag[4];
-                    ldsm_x4(ag, G2h + lr_a * LDT + 16 * ks + lc_a);
-#pragma unroll
-                    for (int nz = 0; nz < 2; nz++) {
-                        uint32_t bw[2];
-                        wt_as_b(bw, w2f[mt], ks, nz);
-                        mma_bf16_16816(g1[nz], ag, bw);
-                    }
-                }
+                mma_rows_wt<D_ / 16>(g1, G2h, LDT, w2f[mt], lo);
 #pragma unroll
                 for (int nz = 0; nz < 2; nz++) {
                     const int u = U0(mt) + 8 * nz + 2 * t4;
 #pragma unroll
                     for (int e = 0; e < 4; e++) g1[nz][e] *= GP[(g + 8 * (e >> 1)) * LDP + u + (e & 1)];
-                    *reinterpret_cast<uint32_t *>(G1h + g * LDH + u) = pack_bf16(g1[nz][0], g1[nz][1]);
-                    *reinterpret_cast<uint32_t *>(G1h + (g + 8) * LDH + u) = pack_bf16(g1[nz][2], g1[nz][3]);
-                    *reinterpret_cast<uint32_t *>(G1sh + g * LDH + u) = pack_bf16(cg0 * g1[nz][0], cg0 * g1[nz][1]);
-                    *reinterpret_cast<uint32_t *>(G1sh + (g + 8) * LDH + u) = pack_bf16(cg1 * g1[nz][2], cg1 * g1[nz][3]);
+                    const float gs[4] = {cg0 * g1[nz][0], cg0 * g1[nz][1], cg1 * g1[nz][2], cg1 * g1[nz][3]};
+                    frag_rows_store(G1h, LDH, g, u, g1[nz]);
+                    frag_rows_store(G1sh, LDH, g, u, gs);
 #pragma unroll
                     for (int e = 0; e < 2; e++) { /* sum over the 16 rows: the 8 row groups g */
-                        float sb = cg0 * g1[nz][e] + cg1 * g1[nz][e + 2];
+                        float sb = gs[e] + gs[e + 2];
                         for (int o = 4; o < 32; o <<= 1) sb += __shfl_xor_sync(0xffffffffu, sb, o);
                         if (g == 0) {
                             b1n[u + e] = full ? b1[u + e] + sb : b1[u + e];
@@ -502,21 +367,15 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 #pragma unroll
                 for (int ks = 0; ks < D_ / 16; ks++) {
                     uint32_t aq[4], bk[4];
-                    ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
-                    ldsm_x4(bk, Ks + lr_b * LDT + 16 * ks + lc_b);
+                    ldsm_x4(aq, Qs + lo.ra * LDT + 16 * ks + lo.ca);
+                    ldsm_x4(bk, Ks + lo.rb * LDT + 16 * ks + lo.cb);
 #pragma unroll
                     for (int nz = 0; nz < 2; nz++) {
                         const uint32_t bs[2] = {bk[2 * nz], bk[2 * nz + 1]};
                         mma_bf16_16816(s1[nz], aq, bs);
                     }
                 }
-#pragma unroll
-                for (int nz = 0; nz < 2; nz++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int i = g + 8 * (e >> 1), j = 8 * nz + 2 * t4 + (e & 1);
-                        s1[nz][e] = j <= i ? -tau[i] * al[j] * (1.0f + s1[nz][e]) : 0.f;
-                    }
+                neg_causal_coef(s1, tau, al, g, t4);
                 acc_as_a(ac, s1);
             }
 
@@ -526,19 +385,9 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 #pragma unroll
             for (int mt = 0; mt < HPW; mt++) {
                 float qw[2][4] = {};
-#pragma unroll
-                for (int ks = 0; ks < D_ / 16; ks++) {
-                    uint32_t aq[4];
-                    ldsm_x4(aq, Qs + lr_a * LDT + 16 * ks + lc_a);
-#pragma unroll
-                    for (int nz = 0; nz < 2; nz++) {
-                        uint32_t bw[2];
-                        wt_as_b(bw, w1f[mt], ks, nz);
-                        mma_bf16_16816(qw[nz], aq, bw);
-                    }
-                }
+                mma_rows_wt<D_ / 16>(qw, Qs, LDT, w1f[mt], lo);
                 uint32_t bg[4];
-                ldsm_x4_trans(bg, G1h + lr_a * LDH + U0(mt) + lc_a);
+                ldsm_x4_trans(bg, G1h + lo.ra * LDH + U0(mt) + lo.ca);
 #pragma unroll
                 for (int nz = 0; nz < 2; nz++) {
                     const uint32_t b2f[2] = {bg[2 * nz], bg[2 * nz + 1]};
@@ -550,32 +399,17 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
                 acc_as_a(axb[mt], qw);
                 /* X2 (A layout: rows = tokens) is the B of X2bar X2^T: j-tile jt = regs jt, jt + 2 */
                 uint32_t ax[4];
-                ldsm_x4(ax, X2h + lr_a * LDH + U0(mt) + lc_a);
+                ldsm_x4(ax, X2h + lo.ra * LDH + U0(mt) + lo.ca);
 #pragma unroll
                 for (int jt = 0; jt < 2; jt++) {
                     const uint32_t bx[2] = {ax[jt], ax[jt + 2]};
                     mma_bf16_16816(a2[jt], axb[mt], bx);
                 }
             }
-            float *rw2 = red2 + warp * MB2 * LDA;
 #pragma unroll
-            for (int jt = 0; jt < 2; jt++) {
-                *reinterpret_cast<float2 *>(rw2 + g * LDA + 8 * jt + 2 * t4) = make_float2(a2[jt][0], a2[jt][1]);
-                *reinterpret_cast<float2 *>(rw2 + (g + 8) * LDA + 8 * jt + 2 * t4) = make_float2(a2[jt][2], a2[jt][3]);
-            }
-            float *rw = red + warp * MB2 * LDZ; /* X2bar W2, W2 still at the mini-batch start */
-#pragma unroll
-            for (int nt = 0; nt < NKT; nt++) {
-                float acc[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-                for (int mt = 0; mt < HPW; mt++) {
-                    uint32_t bw[2];
-                    w2_as_b(bw, w2f[mt][nt]);
-                    mma_bf16_16816(acc, axb[mt], bw);
-                }
-                *reinterpret_cast<float2 *>(rw + g * LDZ + 8 * nt + 2 * t4) = make_float2(acc[0], acc[1]);
-                *reinterpret_cast<float2 *>(rw + (g + 8) * LDZ + 8 * nt + 2 * t4) = make_float2(acc[2], acc[3]);
-            }
+            for (int jt = 0; jt < 2; jt++) frag_rows_store(red2 + warp * MB2 * LDA, LDA, g, 8 * jt + 2 * t4, a2[jt]);
+            /* X2bar W2, W2 still at the mini-batch start */
+            mlp_partial_xw2<HPW, NKT>(red + warp * MB2 * LDZ, LDZ, axb, w2f, g, t4);
 
             /* W1^T += (coef G1)^T K and W2 += X2^T (coef G2). The open (last, partial) mini-batch
              * leaves W in the state and accumulates its sums in the (then free) fragments. */
@@ -590,13 +424,13 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
                         for (int e = 0; e < 4; e++) w1f[mt][nt][e] = w2f[mt][nt][e] = 0.f;
                     }
                 uint32_t ag1[4], ax2[4];
-                ldsm_x4_trans(ag1, G1sh + lr_b * LDH + U0(mt) + lc_b);
-                ldsm_x4_trans(ax2, X2h + lr_b * LDH + U0(mt) + lc_b);
+                ldsm_x4_trans(ag1, G1sh + lo.rb * LDH + U0(mt) + lo.cb);
+                ldsm_x4_trans(ax2, X2h + lo.rb * LDH + U0(mt) + lo.cb);
 #pragma unroll
                 for (int np = 0; np < NKT / 2; np++) {
                     uint32_t bk2[4], bg2[4];
-                    ldsm_x4_trans(bk2, Ks + lr_a * LDT + 16 * np + lc_a);
-                    ldsm_x4_trans(bg2, G2sh + lr_a * LDT + 16 * np + lc_a);
+                    ldsm_x4_trans(bk2, Ks + lo.ra * LDT + 16 * np + lo.ca);
+                    ldsm_x4_trans(bg2, G2sh + lo.ra * LDT + 16 * np + lo.ca);
                     const uint32_t bk0[2] = {bk2[0], bk2[1]}, bk1[2] = {bk2[2], bk2[3]};
                     const uint32_t bg0[2] = {bg2[0], bg2[1]}, bg1[2] = {bg2[2], bg2[3]};
                     mma_bf16_16816(w1f[mt][2 * np], ag1, bk0);
@@ -620,13 +454,7 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
             }
             __syncwarp();
             float z[8];
-            row8_load(z, b2, q, D_);
-            for (int w = 0; w < NW; w++) {
-                float p[8];
-                row8_load(p, red + (w * MB2 + i) * LDZ, q, D_);
-#pragma unroll
-                for (int e = 0; e < 8; e++) z[e] += p[e];
-            }
+            mlp_row8_sum(z, b2, red, NW, LDZ, i, q, D_);
             for (int j = 0; j <= i; j++) {
                 float gu[8];
                 row8_load(gu, G2u + j * LDZ, q, D_);
@@ -634,17 +462,7 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 #pragma unroll
                 for (int e = 0; e < 8; e++) z[e] -= cj * gu[e];
             }
-            {
-                float w8[8], b8[8];
-                row8_load(w8, lw, q, D_);
-                row8_load(b8, lb, q, D_);
-                row8_ln_fwd(z, w8, b8, D_, LPR, a.eps);
-            }
-            float qv[8];
-            row8_load(qv, Qs + i * LDT, q, D_);
-#pragma unroll
-            for (int e = 0; e < 8; e++) z[e] += qv[e];
-            if (i < r) row8_store(a.y + (row0 + t0 + i) * a.ldy + hd, q, D_, z);
+            row8_ttt_out(z, Qs + i * LDT, lw, lb, q, D_, LPR, a.eps, i < r, a.y + (row0 + t0 + i) * a.ldy + hd);
         }
     }
 
@@ -674,58 +492,21 @@ __global__ void __launch_bounds__(mlp2_layout<D_>::NT, 1) ttt_mlp_dual_kernel2(t
 }
 
 /* ---- launchers -------------------------------------------------------------------------- */
-static int smem_optin_limit(void) {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-        cudaGetLastError();
-        return 48 * 1024;
-    }
-    return v;
-}
-
 static sb_status launch_v1(const ttt_core_args *a) {
-    const size_t smem = v1_smem_bytes(a->d, a->mb);
-    if (smem > (size_t)smem_optin_limit())
-        return sb_fail(SB_EINVAL, "ttt_mlp dual v1: head_dim %d, mini_batch %d need %zu B of shared memory", a->d, a->mb, smem);
     if (a->mb > 64) return sb_fail(SB_EINVAL, "ttt_mlp dual v1: mini_batch %d > 64", a->mb);
-    CUDA_TRY(cudaFuncSetAttribute(ttt_mlp_dual_kernel1, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    ttt_mlp_dual_kernel1<<<a->B * a->H, V1_THREADS, smem, sb_stream()>>>(*a);
-    CUDA_LAUNCH_CHECK();
-    return SB_OK;
-}
-
-/* Widest cp.async (16, 8 or 4 bytes) that every Q/K/V row slice of the op rows allows; 0: none. */
-static int row_copy_bytes(const ttt_core_args *a) {
-    const size_t base = (size_t)(uintptr_t)a->x;
-    for (int v = 16; v >= 4; v /= 2) {
-        const size_t ve = v / 2; /* elements */
-        if (base % v == 0 && a->ldx % ve == 0 && (size_t)a->H * a->d % ve == 0 && a->d % ve == 0) return v;
-    }
-    return 0;
+    return ttt_launch_heads(ttt_mlp_dual_kernel1, TTT_V1_THREADS, v1_smem_bytes(a->d, a->mb), a, "ttt_mlp dual v1");
 }
 
 template <int D_, int VEC>
-static sb_status launch_v2_vec(const ttt_core_args *a) {
-    const size_t smem = mlp2_layout<D_>::smem_bytes();
-    if (smem > (size_t)smem_optin_limit())
-        return sb_fail(SB_EINVAL, "ttt_mlp dual v2: head_dim %d needs %zu B of shared memory", D_, smem);
-    CUDA_TRY(cudaFuncSetAttribute(ttt_mlp_dual_kernel2<D_, VEC>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    ttt_mlp_dual_kernel2<D_, VEC><<<a->B * a->H, mlp2_layout<D_>::NT, smem, sb_stream()>>>(*a);
-    CUDA_LAUNCH_CHECK();
-    return SB_OK;
-}
-
-template <int D_>
-static sb_status launch_v2_d(const ttt_core_args *a, int vec) {
-    switch (vec) {
-    case 16: return launch_v2_vec<D_, 16>(a);
-    case 8: return launch_v2_vec<D_, 8>(a);
-    default: return launch_v2_vec<D_, 4>(a);
+struct mlp2_kernel {
+    static sb_status launch(const ttt_core_args *a) {
+        return ttt_launch_heads(ttt_mlp_dual_kernel2<D_, VEC>, mlp2_layout<D_>::NT, mlp2_layout<D_>::smem_bytes(), a,
+                                "ttt_mlp dual v2");
     }
-}
+};
 
 static int v2_supports(const ttt_core_args *a) {
-    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64) && row_copy_bytes(a) > 0 && a->ldy % 4 == 0 &&
+    return a->mb == MB2 && (a->d == 16 || a->d == 32 || a->d == 64) && ttt_row_copy_bytes(a) > 0 && a->ldy % 4 == 0 &&
            (uintptr_t)a->y % 8 == 0; /* 8-byte output pieces */
 }
 
@@ -733,11 +514,11 @@ static sb_status launch_v2(const ttt_core_args *a) {
     if (!v2_supports(a))
         return sb_fail(SB_EINVAL, "ttt_mlp dual v2 needs mini_batch 16, head_dim 16/32/64 and 4-byte aligned rows "
                                   "(got mb %d, d %d, ldx %lld)", a->mb, a->d, a->ldx);
-    const int vec = row_copy_bytes(a);
+    const int vec = ttt_row_copy_bytes(a);
     switch (a->d) {
-    case 16: return launch_v2_d<16>(a, vec);
-    case 32: return launch_v2_d<32>(a, vec);
-    default: return launch_v2_d<64>(a, vec);
+    case 16: return ttt_launch_vec<mlp2_kernel, 16>(a, vec);
+    case 32: return ttt_launch_vec<mlp2_kernel, 32>(a, vec);
+    default: return ttt_launch_vec<mlp2_kernel, 64>(a, vec);
     }
 }
 

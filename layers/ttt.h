@@ -37,6 +37,16 @@ static inline float ttt_token_eta(const float *learnable_token_idx, int i) {
     return t > 0.0f ? t : 0.0f;
 }
 
+/* TTT-MLP: one head's flat inner state (or accumulators) as its four parameters, in the order
+ * above (the reference in layers/ttt_mlp.c and the fast CPU impl in kernels/ttt_cpu.c). */
+typedef struct ttt_mlp_params {
+    float *W1, *b1, *W2, *b2;
+} ttt_mlp_params;
+static inline ttt_mlp_params ttt_mlp_view(float *p, int d) {
+    const size_t h = 4 * (size_t)d;
+    return (ttt_mlp_params){p, p + d * h, p + d * h + h, p + 2 * d * h + h};
+}
+
 /* ---- one head's view of the data (reference code) ---------------------------------------- */
 typedef struct ttt_head {
     int d, mini_batch;            /* head dim, b */

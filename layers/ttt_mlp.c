@@ -34,17 +34,10 @@ static size_t ws_floats(int d, int b) {
     return 6 * (size_t)b * d + 5 * (size_t)b * h + 2 * (size_t)b * b + 2 * (size_t)b + 5 * h + 5 * (size_t)d;
 }
 
-/* Views of the flat inner state (or accumulators) of one head. */
-typedef struct { float *W1, *b1, *W2, *b2; } mlp_params;
-static mlp_params mlp_view(float *p, int d) {
-    const size_t h = 4 * (size_t)d;
-    return (mlp_params){p, p + d * h, p + d * h + h, p + 2 * d * h + h};
-}
-
 /* ---- one token (primal; decode) -------------------------------------------------------------- */
 static void mlp_step(const ttt_head *hd, const ttt_rows *r, int m, float *ws) {
     const int d = hd->d, h = 4 * d;
-    const mlp_params W = mlp_view(hd->w, d), G = mlp_view(hd->g, d);
+    const ttt_mlp_params W = ttt_mlp_view(hd->w, d), G = ttt_mlp_view(hd->g, d);
     const float *q = r->q, *k = r->k, *v = r->v;
     const float alpha = r->lr[0], tau = ttt_token_eta(hd->token_idx, m);
     float *z1 = ws, *x2 = z1 + h, *g1 = x2 + h, *zb1 = g1 + h, *xb2 = zb1 + h;
@@ -110,7 +103,7 @@ static void tril_gram(const float *X, const float *Y, int n, int w, float *A) {
 
 static void mlp_chunk(const ttt_head *hd, const ttt_rows *r, int n, float *ws) {
     const int d = hd->d, h = 4 * d, b = hd->mini_batch;
-    const mlp_params W = mlp_view(hd->w, d), Gacc = mlp_view(hd->g, d);
+    const ttt_mlp_params W = ttt_mlp_view(hd->w, d), Gacc = ttt_mlp_view(hd->g, d);
     float *Q = ws, *K = Q + (size_t)b * d, *V = K + (size_t)b * d, *Z2 = V + (size_t)b * d;
     float *Zb2 = Z2 + (size_t)b * d, *target = Zb2 + (size_t)b * d, *Z1 = target + (size_t)b * d;
     float *X2 = Z1 + (size_t)b * h, *G1 = X2 + (size_t)b * h, *Zb1 = G1 + (size_t)b * h, *Xb2 = Zb1 + (size_t)b * h;

@@ -93,21 +93,9 @@ static void compare_impl(const char *impl, const cuda_case *c) {
     sb_config cfg = config_of(c);
     sb_layer_opts o = {.layer = "attention", .impl = impl, .backend = SB_CUDA, .level = c->level, .cfg = &cfg,
                        .seed = 11, .max_batch = c->B, .max_ctx = c->T + c->steps};
-    sb_layer_opts r = o;
-    r.backend = SB_REF;
-    r.impl = NULL;
-    float *y, *yd, *yr, *ydr;
-    size_t ny, nyd, nyr, nydr;
-    cr_assert_eq(tu_run(&o, c->B, c->T, c->steps, 21, &y, &yd, &ny, &nyd), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(tu_run(&r, c->B, c->T, c->steps, 21, &yr, &ydr, &nyr, &nydr), SB_OK, "%s", sb_last_error());
-    double max_abs, max_ref;
-    tu_max_err(y, yr, ny, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(SB_CUDA, max_ref), "cuda/%s d %d %s B %d T %d prefill: max_abs %.3e, max|ref| %.3g",
-              impl, cfg.head_dim, sb_level_name(c->level), c->B, c->T, max_abs, max_ref);
-    tu_max_err(yd, ydr, nyd, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(SB_CUDA, max_ref), "cuda/%s d %d %s B %d T %d decode x%d: max_abs %.3e, max|ref| %.3g",
-              impl, cfg.head_dim, sb_level_name(c->level), c->B, c->T, c->steps, max_abs, max_ref);
-    free(y); free(yd); free(yr); free(ydr);
+    char what[128];
+    snprintf(what, sizeof what, "cuda/%s d %d %s B %d T %d", impl, cfg.head_dim, sb_level_name(c->level), c->B, c->T);
+    tu_expect_matches_ref(&o, c->B, c->T, c->steps, 21, what);
 }
 
 Test(attention_cuda, impls_match_ref_at_benchmark_head_dims, .timeout = 300) {

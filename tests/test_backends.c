@@ -6,7 +6,6 @@
 #include <criterion/parameterized.h>
 
 #include "test_util.h"
-#include "../bench/golden.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -63,26 +62,10 @@ static void compare_with_ref(const be_param *p, uint64_t seed) {
     cfg.use_gate = p->use_gate;
     sb_layer_opts o = {.layer = p->layer, .impl = p->impl, .backend = p->backend, .level = p->level, .cfg = &cfg,
                        .seed = seed, .max_batch = p->B, .max_ctx = p->T + p->steps};
-    sb_layer_opts r = o;
-    r.backend = SB_REF;
-    r.impl = NULL;
-    float *y, *yd, *yr, *ydr;
-    size_t ny, nyd, nyr, nydr;
-    cr_assert_eq(tu_run(&o, p->B, p->T, p->steps, seed + 1, &y, &yd, &ny, &nyd), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(tu_run(&r, p->B, p->T, p->steps, seed + 1, &yr, &ydr, &nyr, &nydr), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(ny, nyr);
-    double max_abs, max_ref;
-    tu_max_err(y, yr, ny, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(p->backend, max_ref),
-              "%s %s/%s %s B=%d T=%d prefill: max_abs %.3e, max|ref| %.3g, tol %.3e", p->layer, sb_backend_name(p->backend),
-              p->impl, sb_level_name(p->level), p->B, p->T, max_abs, max_ref, sb_tolerance(p->backend, max_ref));
-    if (p->steps) {
-        tu_max_err(yd, ydr, nyd, &max_abs, &max_ref);
-        cr_expect(max_abs <= sb_tolerance(p->backend, max_ref),
-                  "%s %s/%s %s B=%d T=%d decode x%d: max_abs %.3e, max|ref| %.3g", p->layer, sb_backend_name(p->backend),
-                  p->impl, sb_level_name(p->level), p->B, p->T, p->steps, max_abs, max_ref);
-    }
-    free(y); free(yd); free(yr); free(ydr);
+    char what[128];
+    snprintf(what, sizeof what, "%s %s/%s %s B=%d T=%d", p->layer, sb_backend_name(p->backend), p->impl,
+             sb_level_name(p->level), p->B, p->T);
+    tu_expect_matches_ref(&o, p->B, p->T, p->steps, seed + 1, what);
 }
 
 ParameterizedTest(be_param *p, backends, match_ref) {

@@ -7,7 +7,6 @@
 #include <criterion/parameterized.h>
 
 #include "test_util.h"
-#include "../bench/golden.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,22 +49,9 @@ ParameterizedTest(cpu_case *p, cpu_kernels, match_ref, .timeout = 120) {
     }
     sb_layer_opts o = {.layer = p->layer, .backend = SB_CPU, .level = p->level, .cfg = &cfg, .seed = 11,
                        .max_batch = p->B, .max_ctx = p->T + p->steps};
-    sb_layer_opts r = o;
-    r.backend = SB_REF;
-    float *y, *yd, *yr, *ydr;
-    size_t ny, nyd, nyr, nydr;
-    cr_assert_eq(tu_run(&o, p->B, p->T, p->steps, 12, &y, &yd, &ny, &nyd), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(tu_run(&r, p->B, p->T, p->steps, 12, &yr, &ydr, &nyr, &nydr), SB_OK, "%s", sb_last_error());
-    double max_abs, max_ref;
-    tu_max_err(y, yr, ny, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(SB_CPU, max_ref), "%s %s B=%d T=%d D=%d prefill: max_abs %.3e (max|ref| %.3g)",
-              p->layer, sb_level_name(p->level), p->B, p->T, cfg.d_model, max_abs, max_ref);
-    if (p->steps) {
-        tu_max_err(yd, ydr, nyd, &max_abs, &max_ref);
-        cr_expect(max_abs <= sb_tolerance(SB_CPU, max_ref), "%s %s B=%d T=%d decode x%d: max_abs %.3e (max|ref| %.3g)",
-                  p->layer, sb_level_name(p->level), p->B, p->T, p->steps, max_abs, max_ref);
-    }
-    free(y); free(yd); free(yr); free(ydr);
+    char what[128];
+    snprintf(what, sizeof what, "%s %s B=%d T=%d D=%d", p->layer, sb_level_name(p->level), p->B, p->T, cfg.d_model);
+    tu_expect_matches_ref(&o, p->B, p->T, p->steps, 12, what);
 }
 
 /* fill_state gives a state decode can run on: finite outputs at the filled position. */

@@ -7,7 +7,6 @@
 #include <criterion/parameterized.h>
 
 #include "test_util.h"
-#include "../bench/golden.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,18 +48,8 @@ ParameterizedTest(ttt_cuda_case *c, ttt_cuda, impls_match_ref_at_benchmark_head_
     snprintf(cfg.name, sizeof cfg.name, "custom");
     sb_layer_opts o = {.layer = c->layer, .impl = NULL, .backend = SB_CUDA, .level = c->level, .cfg = &cfg, .seed = 5,
                        .max_batch = c->B, .max_ctx = c->T + c->steps};
-    sb_layer_opts r = o;
-    r.backend = SB_REF;
-    float *y, *yd, *yr, *ydr;
-    size_t ny, nyd, nyr, nydr;
-    cr_assert_eq(tu_run(&o, c->B, c->T, c->steps, 9, &y, &yd, &ny, &nyd), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(tu_run(&r, c->B, c->T, c->steps, 9, &yr, &ydr, &nyr, &nydr), SB_OK, "%s", sb_last_error());
-    double max_abs, max_ref;
-    tu_max_err(y, yr, ny, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(SB_CUDA, max_ref), "%s d %d %s v%d B %d T %d prefill: max_abs %.3e, max|ref| %.3g",
-              c->layer, cfg.head_dim, sb_level_name(c->level), c->version, c->B, c->T, max_abs, max_ref);
-    tu_max_err(yd, ydr, nyd, &max_abs, &max_ref);
-    cr_expect(max_abs <= sb_tolerance(SB_CUDA, max_ref), "%s d %d %s v%d B %d T %d decode x%d: max_abs %.3e, max|ref| %.3g",
-              c->layer, cfg.head_dim, sb_level_name(c->level), c->version, c->B, c->T, c->steps, max_abs, max_ref);
-    free(y); free(yd); free(yr); free(ydr);
+    char what[128];
+    snprintf(what, sizeof what, "%s d %d %s v%d B %d T %d", c->layer, cfg.head_dim, sb_level_name(c->level), c->version,
+             c->B, c->T);
+    tu_expect_matches_ref(&o, c->B, c->T, c->steps, 9, what);
 }

@@ -1,5 +1,8 @@
 /* test_util.c: see test_util.h. */
 #include "test_util.h"
+#include "../bench/golden.h"
+
+#include <criterion/criterion.h>
 
 #include <limits.h>
 #include <math.h>
@@ -79,6 +82,27 @@ done:
     sb_layer_destroy(L);
     if (st) { free(*y); free(*yd); *y = *yd = NULL; }
     return st;
+}
+
+void tu_expect_matches_ref(const sb_layer_opts *o, int B, int T, int steps, uint64_t input_seed, const char *what) {
+    sb_layer_opts r = *o;
+    r.backend = SB_REF;
+    r.impl = NULL;
+    float *y, *yd, *yr, *ydr;
+    size_t ny, nyd, nyr, nydr;
+    cr_assert_eq(tu_run(o, B, T, steps, input_seed, &y, &yd, &ny, &nyd), SB_OK, "%s: %s", what, sb_last_error());
+    cr_assert_eq(tu_run(&r, B, T, steps, input_seed, &yr, &ydr, &nyr, &nydr), SB_OK, "%s: ref: %s", what, sb_last_error());
+    cr_assert_eq(ny, nyr, "%s: %zu outputs, ref %zu", what, ny, nyr);
+    double max_abs, max_ref;
+    tu_max_err(y, yr, ny, &max_abs, &max_ref);
+    cr_expect(max_abs <= sb_tolerance(o->backend, max_ref), "%s prefill: max_abs %.3e, max|ref| %.3g, tol %.3e", what,
+              max_abs, max_ref, sb_tolerance(o->backend, max_ref));
+    if (steps) {
+        tu_max_err(yd, ydr, nyd, &max_abs, &max_ref);
+        cr_expect(max_abs <= sb_tolerance(o->backend, max_ref), "%s decode x%d: max_abs %.3e, max|ref| %.3g, tol %.3e", what,
+                  steps, max_abs, max_ref, sb_tolerance(o->backend, max_ref));
+    }
+    free(y); free(yd); free(yr); free(ydr);
 }
 
 const char *tu_bin(void) {

@@ -17,6 +17,13 @@ void tu_max_err(const float *a, const float *b, size_t n, double *max_abs, doubl
 sb_status tu_run(const sb_layer_opts *o, int B, int T, int steps, uint64_t seed, float **y, float **yd,
                  size_t *ny, size_t *nyd);
 
+/* Runs o's impl and the layer's first ref impl (o with backend ref, impl NULL) on the same weights
+ * and inputs (tu_run: prefill of T tokens, then `steps` decode steps, inputs from input_seed);
+ * asserts that both ran and gave as many outputs, and expects the prefill outputs and the decode
+ * outputs each within sb_tolerance(o->backend, max|ref|) of ref (SPEC §5). `what` names the case
+ * in the messages. For Criterion tests (a failed assertion ends the calling test). */
+void tu_expect_matches_ref(const sb_layer_opts *o, int B, int T, int steps, uint64_t input_seed, const char *what);
+
 /* Fill a buffer with NaN so that an element the layer does not write fails the comparison. */
 sb_status tu_poison(sb_buf *b);
 

@@ -61,17 +61,22 @@ def _setup(XQ, lr, token_eta, gamma, beta, W1, b1, cd):
     return W, bias, g, be, token_eta.to(cd)
 
 
-def ttt_linear_dual(XQ, XK, XV, lr, token_eta, gamma, beta, W1, b1, b=MINI_BATCH, cd=torch.float32):
-    """O [B, H, T, d] (dtype of XQ) and the final state (W [B, H, d, d], b [B, H, 1, d]) in cd."""
+def _mini_batches(XQ, XK, XV, lr, tau_all, b, cd):
+    """Per mini-batch of b tokens (the last one r = T mod b if partial): (s, e, q, k, v, alpha, tau),
+    tokens s..e-1 in cd, tau = tau_0..tau_{r-1}."""
     T = XQ.shape[2]
-    W, bias, g, be, tau_all = _setup(XQ, lr, token_eta, gamma, beta, W1, b1, cd)
-    O = torch.empty_like(XQ)
     for s in range(0, T, b):
         e = min(s + b, T)
-        r = e - s
         q, k, v = XQ[:, :, s:e].to(cd), XK[:, :, s:e].to(cd), XV[:, :, s:e].to(cd)
-        alpha, tau = lr[:, :, s:e].to(cd), tau_all[:r]
-        eta = tau.view(r, 1) * alpha.unsqueeze(-2)                  # [B,H,r,r]: tau_i * alpha_j
+        yield s, e, q, k, v, lr[:, :, s:e].to(cd), tau_all[:e - s]
+
+
+def ttt_linear_dual(XQ, XK, XV, lr, token_eta, gamma, beta, W1, b1, b=MINI_BATCH, cd=torch.float32):
+    """O [B, H, T, d] (dtype of XQ) and the final state (W [B, H, d, d], b [B, H, 1, d]) in cd."""
+    W, bias, g, be, tau_all = _setup(XQ, lr, token_eta, gamma, beta, W1, b1, cd)
+    O = torch.empty_like(XQ)
+    for s, e, q, k, v, alpha, tau in _mini_batches(XQ, XK, XV, lr, tau_all, b, cd):
+        eta = tau.view(e - s, 1) * alpha.unsqueeze(-2)              # [B,H,r,r]: tau_i * alpha_j
         G = ln_l2_bwd(k @ W + bias, v - k, g, be)
         A = torch.tril(q @ k.transpose(-1, -2))
         zbar = q @ W - (eta * A) @ G + bias - torch.tril(eta) @ G
@@ -84,14 +89,10 @@ def ttt_linear_dual(XQ, XK, XV, lr, token_eta, gamma, beta, W1, b1, b=MINI_BATCH
 
 def ttt_linear_primal(XQ, XK, XV, lr, token_eta, gamma, beta, W1, b1, b=MINI_BATCH, cd=torch.float32):
     """Same contract as ttt_linear_dual, through the per-token weights W_i."""
-    T = XQ.shape[2]
     W, bias, g, be, tau_all = _setup(XQ, lr, token_eta, gamma, beta, W1, b1, cd)
     O = torch.empty_like(XQ)
-    for s in range(0, T, b):
-        e = min(s + b, T)
+    for s, e, q, k, v, alpha, tau in _mini_batches(XQ, XK, XV, lr, tau_all, b, cd):
         r = e - s
-        q, k, v = XQ[:, :, s:e].to(cd), XK[:, :, s:e].to(cd), XV[:, :, s:e].to(cd)
-        alpha, tau = lr[:, :, s:e].to(cd), tau_all[:r]
         G = ln_l2_bwd(k @ W + bias, v - k, g, be)                  # all at the mini-batch start W
         aG = alpha.unsqueeze(-1) * G                                # [B,H,r,d]
         S = (k.unsqueeze(-1) * aG.unsqueeze(-2)).cumsum(2)          # sum_{j<=i} alpha_j k_j^T G_j
