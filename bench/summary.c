@@ -54,6 +54,7 @@ int cmd_summary(int argc, char **argv) {
             for (size_t j = i; j < rs.n && !hit; j++)
                 if (same_series(&rs.r[j], s) && rs.r[j].ctx == ctxs[k]) hit = &rs.r[j];
             if (!hit) printf(" %9s", "");
+            else if (hit->ok && hit->us_per_token >= 100) printf(" %9.0f", hit->us_per_token);
             else if (hit->ok) printf(" %9.3g", hit->us_per_token);
             else printf(" %9s", hit->status);
         }

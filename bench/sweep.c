@@ -3,10 +3,11 @@
  * progress and ETA on stderr, and print the CSV path on stdout at the end.
  *
  * Time budgets (cpu, quick, ci presets): before a point runs, its cost is predicted from the
- * measured points of the same series (same layer, impl, level, backend, mode), scaled by the
- * analytic FLOP count, or, with nothing measured yet, from a conservative rate per backend. A
- * point predicted to cost more than the preset's per-point budget, or to overrun its total
- * budget, is written as `skipped` with the prediction in the note. */
+ * measured points of the same series (same layer, impl, level, backend, mode) scaled by the
+ * analytic FLOP count; with none yet, from another layer measured at the same backend, level and
+ * mode; else from a rough rate per backend. A point predicted to cost more than the preset's
+ * per-point budget, or to overrun its total budget, is written as `skipped` with the prediction
+ * in the note. The predictions also give the ETA. */
 #include "sweep.h"
 #include "commands.h"
 #include "csvio.h"
@@ -308,10 +309,10 @@ static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *r
     for (int i = 0; ok && i < SB_NCOLS; i++) ok = !strcmp(t.header[i], sb_col_names[i]);
     if (!ok) { sb_table_free(&t); return sb_usage_error("--resume: %s does not have the results header of this seqbench", path); }
     if (t.nrows) snprintf(run_id, run_id_sz, "%s", t.rows[0][SB_COL_RUN_ID]);
-    *keys = calloc(t.nrows + 1, sizeof **keys);
+    if (!(*keys = calloc(t.nrows + 1, sizeof **keys))) { sb_table_free(&t); return sb_usage_error("out of memory"); }
     int idx[SB_NKEY];
     for (int k = 0; k < SB_NKEY; k++) idx[k] = (int)sb_key_cols[k];
-    for (size_t r = 0; *keys && r < t.nrows; r++) {
+    for (size_t r = 0; r < t.nrows; r++) {
         char *plus = strchr(t.rows[r][SB_COL_IMPL], '+');
         if (plus) *plus = '\0';
         char key[1024];
