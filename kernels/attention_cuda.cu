@@ -44,12 +44,13 @@ typedef struct {
 } cuda_attn_state;
 
 /* ---- setup and teardown ------------------------------------------------------------------------ */
-static sb_status check_config(const sb_layer *L, int flash) {
+/* Both impls take any head dim the version 1 kernels take; flash picks its faster kernels per head
+ * dim at setup. */
+static sb_status check_config(const sb_layer *L) {
     const sb_config *c = &L->cfg;
     const int d = c->head_dim;
     if (c->heads <= 0 || c->heads * d != c->d_model)
         return sb_fail(SB_EINVAL, "attention cuda: heads %d * head_dim %d != d_model %d", c->heads, d, c->d_model);
-    (void)flash; /* flash falls back to the version 1 kernels for head dims its tiles do not cover */
     if (!attention_prefill_supports(1, d))
         return sb_fail(SB_EINVAL, "attention cuda: head dim %d unsupported (multiples of 8 up to 128)", d);
     return SB_OK;
@@ -82,7 +83,7 @@ static sb_status cuda_setup(sb_layer *L) {
     if (!s) return sb_fail(SB_ENOMEM, "attention cuda: out of host memory");
     L->impl_state = s; /* freed by teardown, also when setup fails below */
     s->flash = L->impl == &attention_cuda_flash;
-    SB_TRY(check_config(L, s->flash));
+    SB_TRY(check_config(L));
     /* flash: FA2 prefill (v2) for d 16/64/128 and split-KV decode for d 16/32/64/128; other head dims
      * run the version 1 kernels (one warp per query row), which take any multiple of 8 */
     s->prefill_version = s->flash && attention_prefill_supports(2, L->cfg.head_dim) ? 2 : 1;
