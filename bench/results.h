@@ -5,7 +5,9 @@
 
 #include <stddef.h>
 
-/* X-macro: one line per column, in the order of the file. */
+/* X-macro: one line per column, in the order of the file. The columns after `note` were added later
+ * (SPEC §14): readers accept files that end at `note` or at any later column (SB_NCOLS_V1 is the
+ * count of the first schema), and --resume appends rows as wide as the file's own header. */
 #define SB_COLUMNS(X) \
     X(RUN_ID, "run_id") X(UTC, "utc") X(GIT_SHA, "git_sha") X(HOST, "host") X(CPU_MODEL, "cpu_model") \
     X(THREADS, "threads") X(GPU, "gpu") X(GPU_SMS, "gpu_sms") X(GPU_CLOCK_MHZ, "gpu_clock_mhz") \
@@ -16,13 +18,15 @@
     X(MIN_MS, "min_ms") X(MAX_MS, "max_ms") X(NOISE, "noise") X(TOKENS, "tokens") \
     X(US_PER_TOKEN, "us_per_token") X(FLOPS, "flops") X(TFLOPS, "tflops") X(BYTES, "bytes") X(GBPS, "gbps") \
     X(PCT_PEAK_FLOPS, "pct_peak_flops") X(PCT_PEAK_BW, "pct_peak_bw") X(STATE_BYTES, "state_bytes") \
-    X(PEAK_MEM_BYTES, "peak_mem_bytes") X(STATUS, "status") X(NOTE, "note")
+    X(PEAK_MEM_BYTES, "peak_mem_bytes") X(STATUS, "status") X(NOTE, "note") \
+    X(SHARD, "shard") X(BLAS, "blas") X(JOULES_PER_TOKEN, "joules_per_token") X(WATTS, "watts") X(SETUP_S, "setup_s")
 
 #define SB_COL_ENUM(id, name) SB_COL_##id,
 typedef enum { SB_COLUMNS(SB_COL_ENUM) SB_NCOLS } sb_col;
 #undef SB_COL_ENUM
 
 extern const char *const sb_col_names[SB_NCOLS];
+#define SB_NCOLS_V1 (SB_COL_NOTE + 1)
 
 /* The key columns of a point (SPEC §8, §10). */
 #define SB_NKEY 9

@@ -249,10 +249,11 @@ static void build_row(sb_row *row, const run_ctx *rc, const sb_point *p, const s
     sb_row_set(row, SB_COL_STATUS, "%s", r->status);
 }
 
-static sb_status write_row(int fd, const sb_row *row) {
+/* ncols: the width of the file's header (a resumed file of an older schema keeps its width). */
+static sb_status write_row(int fd, const sb_row *row, int ncols) {
     const char *cells[SB_NCOLS];
     for (int i = 0; i < SB_NCOLS; i++) cells[i] = row->cell[i];
-    return sb_csv_append_row(fd, cells, SB_NCOLS);
+    return sb_csv_append_row(fd, cells, ncols);
 }
 
 /* The key of a planned point, impl without a "+..." launch suffix (resume matches on it). */
@@ -289,9 +290,11 @@ static void default_out(const run_ctx *rc, const sb_preset *p, char *out, size_t
 
 /* Keys already in an existing results file (resume). Returns 0, or 2 after a message. A row torn
  * by a kill (no final newline) is cut off first; the file is touched only when it is valid. */
-static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *run_id, size_t run_id_sz) {
+static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *run_id, size_t run_id_sz,
+                          int *ncols) {
     *keys = NULL;
     *nkeys = 0;
+    *ncols = SB_NCOLS;
     FILE *f = fopen(path, "rb");
     if (!f) return 0; /* nothing to resume: a fresh file */
     fseek(f, 0, SEEK_END);
@@ -305,8 +308,10 @@ static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *r
     sb_table t;
     if (sb_table_parse(text, keep, path, &t) != SB_OK) { free(text); return sb_usage_error("--resume: %s", sb_last_error()); }
     free(text);
-    int ok = t.ncols == SB_NCOLS;
-    for (int i = 0; ok && i < SB_NCOLS; i++) ok = !strcmp(t.header[i], sb_col_names[i]);
+    /* this schema, or an older one that it extends (the same columns, fewer at the end) */
+    int ok = t.ncols >= SB_NCOLS_V1 && t.ncols <= SB_NCOLS;
+    for (int i = 0; ok && i < t.ncols; i++) ok = !strcmp(t.header[i], sb_col_names[i]);
+    if (ok) *ncols = t.ncols;
     if (!ok) { sb_table_free(&t); return sb_usage_error("--resume: %s does not have the results header of this seqbench", path); }
     if (t.nrows) snprintf(run_id, run_id_sz, "%s", t.rows[0][SB_COL_RUN_ID]);
     if (!(*keys = calloc(t.nrows + 1, sizeof **keys))) { sb_table_free(&t); return sb_usage_error("out of memory"); }
@@ -399,7 +404,8 @@ int cmd_run(int argc, char **argv) {
     else default_out(&ctx, o.preset, out, sizeof out);
     char **done = NULL;
     size_t ndone = 0;
-    if (o.resume && (rc = read_done_keys(out, &done, &ndone, ctx.meta.run_id, sizeof ctx.meta.run_id))) { free(pts); return rc; }
+    int ncols = SB_NCOLS;
+    if (o.resume && (rc = read_done_keys(out, &done, &ndone, ctx.meta.run_id, sizeof ctx.meta.run_id, &ncols))) { free(pts); return rc; }
     int fd = -1;
     if ((rc = open_out(out, o.resume, &fd))) { free(pts); return rc; }
 
@@ -440,7 +446,7 @@ int cmd_run(int argc, char **argv) {
         }
         sb_row row;
         build_row(&row, &ctx, p, &r);
-        if (write_row(fd, &row) != SB_OK) {
+        if (write_row(fd, &row, ncols) != SB_OK) {
             fprintf(stderr, "seqbench: %s\n", sb_last_error());
             io_error = 1;
         }

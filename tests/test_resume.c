@@ -50,15 +50,15 @@ static int planned_keys(char keys[][256], int max) {
     return n;
 }
 
-/* Checks `path` holds exactly the planned points once each, under one header. */
-static void expect_complete(const char *path) {
+/* Checks `path` holds exactly the planned points once each, under one header of ncols columns. */
+static void expect_complete_at(const char *path, int ncols) {
     static char planned[512][256];
     int np = planned_keys(planned, 512);
     cr_assert_gt(np, 8);
     sb_table t;
     cr_assert_eq(sb_table_read(path, &t), SB_OK, "%s", sb_last_error());
-    cr_assert_eq(t.ncols, SB_NCOLS);
-    for (int i = 0; i < SB_NCOLS; i++) cr_expect_str_eq(t.header[i], sb_col_names[i]);
+    cr_assert_eq(t.ncols, ncols);
+    for (int i = 0; i < ncols; i++) cr_expect_str_eq(t.header[i], sb_col_names[i]);
     cr_expect_eq((int)t.nrows, np, "%zu rows for %d planned points", t.nrows, np);
     int idx[SB_NKEY];
     for (int k = 0; k < SB_NKEY; k++) idx[k] = (int)sb_key_cols[k];
@@ -74,6 +74,8 @@ static void expect_complete(const char *path) {
     for (size_t r = 0; r < t.nrows; r++) cr_expect_str_neq(t.rows[r][SB_COL_RUN_ID], "run_id", "a second header row");
     sb_table_free(&t);
 }
+
+static void expect_complete(const char *path) { expect_complete_at(path, SB_NCOLS); }
 
 static int run_resume(const char *out) {
     char cmd[4096];
@@ -133,6 +135,21 @@ Test(resume, torn_last_row, .timeout = 60) {
     cr_assert_eq(system(cmd), 0);
     cr_expect_eq(run_resume(out), 0);
     expect_complete(out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    system(cmd);
+}
+
+/* A file of the first schema (SPEC §8, ending at `note`) is continued at its own width (SPEC §14):
+ * its 43-column rows and the appended ones share one header. */
+Test(resume, older_schema_kept, .timeout = 60) {
+    char dir[] = "/tmp/sbresXXXXXX", out[256], cmd[4096];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/sweep.csv", dir);
+    snprintf(cmd, sizeof cmd, "%s " SWEEP " --out %s >/dev/null 2>&1 && head -n 6 %s | cut -d, -f1-%d > %s.tmp && "
+             "mv %s.tmp %s", bin(), out, out, SB_NCOLS_V1, out, out, out);
+    cr_assert_eq(system(cmd), 0); /* (the first rows' notes hold no comma: cut is exact there) */
+    cr_expect_eq(run_resume(out), 0);
+    expect_complete_at(out, SB_NCOLS_V1);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     system(cmd);
 }

@@ -41,7 +41,10 @@ COLUMNS = [
     "d_model", "heads", "head_dim", "d_state", "mini_batch", "n_layers", "samples", "median_ms",
     "min_ms", "max_ms", "noise", "tokens", "us_per_token", "flops", "tflops", "bytes", "gbps",
     "pct_peak_flops", "pct_peak_bw", "state_bytes", "peak_mem_bytes", "status", "note",
+    # SPEC §14: later columns, at the end in this order (readers accept files without them)
+    "shard", "blas", "joules_per_token", "watts", "setup_s",
 ]
+V1_NCOLS = COLUMNS.index("note") + 1
 STATUSES = ("ok", "oom", "nan", "skipped", "error")
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -296,9 +299,12 @@ class CsvOut:
             self._trim_partial()
             with open(path, newline="") as f:
                 header = next(csv.reader(f), None)
-            if header != COLUMNS:
+            # this schema or an older one it extends (SPEC §14): rows keep the file's width
+            if not header or len(header) < V1_NCOLS or header != COLUMNS[:len(header)]:
                 raise SystemExit(f"{path}: existing header differs from SPEC §8 columns; refusing to append")
+            self.columns = header
         else:
+            self.columns = COLUMNS
             self._append(COLUMNS)
 
     def _trim_partial(self):
@@ -324,7 +330,7 @@ class CsvOut:
             raise KeyError(f"not CSV columns: {sorted(unknown)}")
         if row.get("status") not in STATUSES:
             raise ValueError(f"bad status {row.get('status')!r}")
-        self._append([_fmt(row.get(c, ""), c in COUNT_COLUMNS) for c in COLUMNS])
+        self._append([_fmt(row.get(c, ""), c in COUNT_COLUMNS) for c in self.columns])
 
 
 # ---- analytic counts (SPEC §6; the same formulas as layers/*.c, op level) ---------------------

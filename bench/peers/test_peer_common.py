@@ -20,6 +20,7 @@ SPEC8 = ("run_id, utc, git_sha, host, cpu_model, threads, gpu, gpu_sms, gpu_cloc
          "layer, impl, level, mode, dtype, config, batch, ctx, d_model, heads, head_dim, d_state, mini_batch, "
          "n_layers, samples, median_ms, min_ms, max_ms, noise, tokens, us_per_token, flops, tflops, bytes, gbps, "
          "pct_peak_flops, pct_peak_bw, state_bytes, peak_mem_bytes, status, note").split(", ")
+SPEC14 = SPEC8 + ["shard", "blas", "joules_per_token", "watts", "setup_s"]  # SPEC §14 addenda
 
 
 class Parsing(unittest.TestCase):
@@ -74,15 +75,15 @@ class Csv(unittest.TestCase):
         with open(self.path, newline="") as f:
             return list(csv.reader(f))
 
-    def test_columns_are_spec8(self):
-        self.assertEqual(pc.COLUMNS, SPEC8)
+    def test_columns_are_spec8_then_spec14(self):
+        self.assertEqual(pc.COLUMNS, SPEC14)
 
     def test_header_once_and_row_width(self):
         pc.CsvOut(self.path).write(dict(status="ok", backend="x", note="a, b \"q\"", flops=1e15, noise=0.0123456789))
         pc.CsvOut(self.path).write(dict(status="oom", tokens=16))
         rows = self.rows()
-        self.assertEqual(rows[0], SPEC8)
-        self.assertEqual([len(r) for r in rows], [43, 43, 43])
+        self.assertEqual(rows[0], SPEC14)
+        self.assertEqual([len(r) for r in rows], [48, 48, 48])
         rec = dict(zip(SPEC8, rows[1]))
         self.assertEqual((rec["note"], rec["flops"], rec["noise"]), ('a, b "q"', "1000000000000000", "0.0123457"))
         self.assertEqual(dict(zip(SPEC8, rows[2]))["tokens"], "16")
@@ -92,7 +93,16 @@ class Csv(unittest.TestCase):
         with open(self.path, "a") as f:
             f.write("half,a,row")
         pc.CsvOut(self.path).write(dict(status="error"))
-        self.assertEqual([r[-2] for r in self.rows()[1:]], ["ok", "error"])
+        self.assertEqual([r[SPEC14.index("status")] for r in self.rows()[1:]], ["ok", "error"])
+
+    def test_older_schema_appended_at_its_width(self):
+        os.makedirs(os.path.dirname(self.path))
+        with open(self.path, "w") as f:
+            f.write(",".join(SPEC8) + "\n")
+        pc.CsvOut(self.path).write(dict(status="ok", note="n"))
+        rows = self.rows()
+        self.assertEqual([len(r) for r in rows], [43, 43])
+        self.assertEqual(rows[1][-2:], ["ok", "n"])
 
     def test_foreign_header_refused(self):
         os.makedirs(os.path.dirname(self.path))
