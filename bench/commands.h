@@ -12,6 +12,7 @@ int cmd_check(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_plotdata(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Prints "seqbench: <message>" on stderr and returns 2. */
 int sb_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -16,6 +16,7 @@ static const struct {
     {"compare", cmd_compare, "compare BASE NEW [--threshold 0.05] [--force]       regression table, exit 1 if any SLOW"},
     {"summary", cmd_summary, "summary CSV                                      per-token latency table of a results CSV"},
     {"plotdata", cmd_plotdata, "plotdata CSV DIR                                 series .dat files for plots/*.gp, crossover"},
+    {"report", cmd_report, "report CSV [--out DIR] [--figures DIR]           Markdown page of a run (results/<machine>/<run>.md), path on stdout"},
     {"golden", cmd_golden, "golden DIR [--backend ref|cpu|cuda] [--impl NAME]   run golden case(s), exit 1 beyond tolerance"},
     {"info", cmd_info, "info [--slug | --has-gpu]                        host and GPU metadata (--slug: results folder name; --has-gpu: exit 0 iff a GPU)"},
     {"list", cmd_list, "list                                             layers, impls and backends"},

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make_plots.sh CSV [OUTDIR]: the figures of SPEC §13 from one results CSV.
-#   1. `seqbench plotdata` writes one .dat file per series (+ titles, subtitle) into a temp dir
-#      and prints the crossover context of TTT vs attention;
-#   2. each plots/fig_*.gp draws its figure as PNG and SVG into OUTDIR, or prints "no data".
+#   1. `seqbench plotdata` writes one .dat file per series and vars.gp (panels, titles, styles,
+#      the marks of points that did not run) into a temp dir and prints the crossover context of
+#      TTT vs attention;
+#   2. each plots/fig_*.gp draws the panels of its figure that have data (plots/figure.gp,
+#      panel.gp) as PNG and SVG into OUTDIR and prints what it drew, or "no data".
 # OUTDIR defaults to plots/out/<machine>/<csv name>/ for results/<machine>/<name>.csv.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -1,6 +1,8 @@
 /* test_plots.c: every gnuplot script of plots/ renders from a small fixture CSV with nothing on
- * stderr (PNG and SVG), a CSV lacking data for some figures gets "no data" for those and still
- * nothing on stderr, and the crossover is found (plots/make_plots.sh, `seqbench plotdata`). */
+ * stderr (PNG and SVG); a CSV lacking data for some figures gets "no data" for those and still
+ * nothing on stderr; a figure draws only the panels that have data (a layer-level-only run: two
+ * panels, never a "no data" panel); oom and skipped points are drawn as labelled marks; and the
+ * crossover is found (plots/make_plots.sh, `seqbench plotdata`). */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
@@ -11,21 +13,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *figures[] = {"fig_a_prefill_model", "fig_b_decode_model", "fig_c_levels", "fig_d_peak",
-                                "fig_e_state", "fig_f_dual_speedup", "fig_g_peers"};
+static const char *figures[] = {"fig_15", "fig_c_levels", "fig_d_peak", "fig_e_state", "fig_f_dual_speedup", "fig_g_peers"};
 #define NFIG (int)(sizeof figures / sizeof *figures)
 
 typedef struct {
     char csv[64];
     unsigned drawn;     /* bit i: figures[i] must exist as PNG and SVG; the others must not */
     char expect[128];   /* a line stdout must contain */
+    char svg_text[64];  /* "" or a text fig_15.svg must hold (a mark's label) */
 } plot_case;
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return strdup("");
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
     buf[n] = '\0';
     fclose(f);
     return buf;
@@ -33,11 +35,22 @@ static char *slurp(const char *path) {
 
 ParameterizedTestParameters(plots, render) {
     static plot_case cases[] = {
-        {"tests/fixtures/plots.csv", 0x7f,
-         "crossover ttt_linear vs attention (cuda, model level, prefill, B=16): ttt_linear faster from ctx 8192"},
-        {"tests/fixtures/plots.csv", 0x7f, "crossover ttt_mlp vs attention (cuda, layer level, decode, B=512): ttt_mlp faster from ctx 8192"},
-        {"tests/fixtures/compare_base.csv", 0x04, "figure (a) prefill, model level: no data, skipped"},
-        {"tests/fixtures/compare_base.csv", 0x04, "no crossover in range"},
+        {"tests/fixtures/plots.csv", 0x3f,
+         "crossover ttt_linear vs attention (cuda, model level, prefill, B=16): ttt_linear faster from ctx 8192", ""},
+        {"tests/fixtures/plots.csv", 0x3f,
+         "crossover ttt_mlp vs attention (cuda, layer level, decode, B=512): ttt_mlp faster from ctx 8192", ""},
+        /* model level: the oom of attention's decode at 32k (every impl) is one mark */
+        {"tests/fixtures/plots.csv", 0x3f, "fig_15.{png,svg}: 2 panels (f15_prefill f15_decode), 1 mark", ">attention oom<"},
+        {"tests/fixtures/plots.csv", 0x3f, "fig_c_levels.{png,svg}: 4 panels (c_op_prefill c_op_decode c_layer_prefill "
+                                           "c_layer_decode), 2 marks", ""},
+        {"tests/fixtures/compare_base.csv", 0x03, "figure (d) fig_d_peak: no data, skipped", ""},
+        {"tests/fixtures/compare_base.csv", 0x03, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 0 marks", ""},
+        {"tests/fixtures/compare_base.csv", 0x03, "no crossover in range", ""},
+        /* layer level only, SPEC §14 columns: Fig. 15 falls back to the layer level and says so */
+        {"tests/fixtures/plots_layer.csv", 0x0f, "fig_15.{png,svg}: 2 panels (f15_prefill f15_decode), 3 marks", ">ttt_linear skipped<"},
+        {"tests/fixtures/plots_layer.csv", 0x0f, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 3 marks",
+         "layer level (no model-level rows in this run)"},
+        {"tests/fixtures/plots_layer.csv", 0x0f, "figure (f) fig_f_dual_speedup: no data, skipped", ">attention oom<"},
     };
     return cr_make_param_array(plot_case, cases, sizeof cases / sizeof *cases);
 }
@@ -63,6 +76,12 @@ ParameterizedTest(plot_case *c, plots, render, .timeout = 120) {
             snprintf(path, sizeof path, "%s/fig/%s.%s", dir, figures[i], k ? "svg" : "png");
             int there = stat(path, &s) == 0 && s.st_size > 1000;
             cr_expect_eq(there, (c->drawn >> i) & 1, "%s: %s", path, there ? "drawn but should have no data" : "missing");
+            if (!there || !k) continue;
+            char *svg = slurp(path); /* no empty panel anywhere */
+            cr_expect(strstr(svg, "no data") == NULL, "%s has a 'no data' panel", path);
+            if (*c->svg_text && !strcmp(figures[i], "fig_15"))
+                cr_expect(strstr(svg, c->svg_text) != NULL, "%s lacks '%s'", path, c->svg_text);
+            free(svg);
         }
     free(out);
     free(err);
