@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # run_all.sh: the main job of seqbench, start to end:
-#   deps -> build -> bench (paper preset on a GPU, else the cpu preset) -> figures -> summary.
+#   deps -> build -> bench (paper preset on a GPU, else the cpu preset) -> figures -> summary
+#   -> report page.
 # The results CSV lands in results/<machine>/<preset>-<utc>.csv, the figures in
-# plots/out/<machine>/<preset>-<utc>/. Extra arguments go to `seqbench run` (e.g. --preset quick).
+# plots/out/<machine>/<preset>-<utc>/, the page (`seqbench report`: all numbers, figures and the
+# command that reproduces the run) next to the CSV as <preset>-<utc>.md. Extra arguments go to
+# `seqbench run` (e.g. --preset quick).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/deps.sh
@@ -15,6 +18,8 @@ plots/make_plots.sh "$csv"
 echo
 $bin summary "$csv"
 echo
+page=$($bin report "$csv")
 echo "results: $csv"
 echo "figures:"
 ls -1 "plots/out/$(basename "$(dirname "$csv")")/$(basename "$csv" .csv)"/*.png 2>/dev/null | sed 's/^/  /' || echo "  (none drawn)"
+echo "report page: $page"

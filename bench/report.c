@@ -158,6 +158,8 @@ static void machine_table(FILE *f, const page *pg, const char *csv_name) {
         if (hi < 1) range_text(v, sizeof v, lo * 1e3, hi * 1e3, "GFLOP/s");
         else range_text(v, sizeof v, lo, hi, "TFLOP/s");
         fprintf(f, "| FLOP/s ceiling (of `pct_peak_flops`) | %s |\n", v);
+    } else {
+        fprintf(f, "| FLOP/s ceiling | none in this run (no `pct_peak_flops`) |\n");
     }
     if (ceiling_of(pg, pg->gbps, pct_bw, &lo, &hi)) {
         range_text(v, sizeof v, lo, hi, "GB/s");
@@ -165,7 +167,7 @@ static void machine_table(FILE *f, const page *pg, const char *csv_name) {
     } else {
         fprintf(f, "| bandwidth ceiling | none in this run (no `pct_peak_bw`) |\n");
     }
-    if (*pg->common_note) fprintf(f, "| note of every row | %s |\n", pg->common_note);
+    if (*pg->common_note) fprintf(f, "| note shared by every row that has one | %s |\n", pg->common_note);
     distinct(pg, pg->run_id, v, sizeof v);
     fprintf(f, "| run id | %s |\n", or_dash(v));
     fprintf(f, "| first / last row (UTC) | %s / %s |\n", or_dash(cell(pg, 0, pg->utc)), or_dash(cell(pg, pg->rs->n - 1, pg->utc)));
@@ -522,17 +524,17 @@ static page page_of(const sb_records *rs) {
                   .driver = sb_table_col(t, "driver"), .blas = sb_table_col(t, "blas")};
 }
 
-/* Default figure folder: plots/out/<machine>/<run>/ of the repository holding results/<machine>/CSV
- * (where plots/make_plots.sh draws them). */
+/* Default figure folder: where plots/make_plots.sh draws them, plots/out/<folder of the CSV>/<run>/
+ * in the checkout the binary was built in (build/seqbench -> ./plots). */
 static void default_figdir(const char *csv, char *buf, size_t sz) {
-    char a[PATH_MAX], b[PATH_MAX];
+    char exe[PATH_MAX] = "", a[PATH_MAX], b[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *root = dirname(dirname(exe));
     snprintf(a, sizeof a, "%s", csv);
     snprintf(b, sizeof b, "%s", csv);
-    char *dir = dirname(a), *base = basename(b);
-    char d2[PATH_MAX];
-    snprintf(d2, sizeof d2, "%s", dir);
-    const char *machine = basename(d2);
-    snprintf(buf, sz, "%s/../../plots/out/%s/%.*s", dir, machine, (int)strcspn(base, "."), base);
+    const char *machine = basename(dirname(a)), *base = basename(b);
+    snprintf(buf, sz, "%s/plots/out/%s/%.*s", root, machine, (int)strcspn(base, "."), base);
 }
 
 int cmd_report(int argc, char **argv) {
