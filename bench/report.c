@@ -174,22 +174,21 @@ static void machine_table(FILE *f, const page *pg, const char *csv_name) {
     fprintf(f, "| CSV | [%s](%s), %zu rows |\n\n", csv_name, csv_name, pg->rs->n);
 }
 
-static int own_first(const sb_record *r) { return sb_is_own_backend(r->backend) ? 0 : 1; }
-
 /* Order of the rows of one table: ours before peers, then backend and impl by first appearance,
- * batch, context. */
-static const sb_records *sort_rs;
-static size_t first_of(size_t i) {
-    const sb_record *r = &sort_rs->r[i];
+ * batch, context (qsort_r over row indexes). */
+static size_t first_of(const sb_records *rs, size_t i) {
+    const sb_record *r = &rs->r[i];
     for (size_t j = 0; j < i; j++)
-        if (is(sort_rs->r[j].backend, r->backend) && is(sort_rs->r[j].impl, r->impl)) return j;
+        if (is(rs->r[j].backend, r->backend) && is(rs->r[j].impl, r->impl)) return j;
     return i;
 }
-static int cmp_rows(const void *pa, const void *pb) {
+static int cmp_rows(const void *pa, const void *pb, void *arg) {
+    const sb_records *rs = arg;
     size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    const sb_record *x = &sort_rs->r[a], *y = &sort_rs->r[b];
-    if (own_first(x) != own_first(y)) return own_first(x) - own_first(y);
-    size_t fa = first_of(a), fb = first_of(b);
+    const sb_record *x = &rs->r[a], *y = &rs->r[b];
+    int px = !sb_is_own_backend(x->backend), py = !sb_is_own_backend(y->backend);
+    if (px != py) return px - py;
+    size_t fa = first_of(rs, a), fb = first_of(rs, b);
     if (fa != fb) return fa < fb ? -1 : 1;
     if (x->batch != y->batch) return x->batch < y->batch ? -1 : 1;
     return (x->ctx > y->ctx) - (x->ctx < y->ctx);
@@ -216,8 +215,7 @@ static void layer_table(FILE *f, const page *pg, const char *layer, const char *
         if (is(r->layer, layer) && is(r->level, level) && is(r->mode, mode)) idx[n++] = i;
     }
     if (!n) return;
-    sort_rs = pg->rs;
-    qsort(idx, n, sizeof *idx, cmp_rows);
+    qsort_r(idx, n, sizeof *idx, cmp_rows, (void *)pg->rs);
     fprintf(f, "### %s · %s level · %s\n\n", layer, level, mode);
     fprintf(f, "| impl (backend) | B | T | µs/token | TFLOP/s | GB/s | %% peak FLOP/s | %% peak BW | noise | samples | status |\n");
     fprintf(f, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
