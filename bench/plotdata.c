@@ -358,7 +358,7 @@ static void speedup_panel(out_ctx *o) {
 
 /* (g): peers (other backends, SPEC §12) and our fastest impl of the same layer, level, batch. */
 static void peers_panel(out_ctx *o, const char *mode, const char *name) {
-    panel pn = {.name = name, .per_layer = 0};
+    panel pn = {.name = name, .per_layer = 1};
     int B = 0;
     for (size_t i = 0; i < o->rs->n && !B; i++) /* the batch of the first peer row of this mode */
         if (!sb_is_own_backend(o->rs->r[i].backend) && is(o->rs->r[i].mode, mode)) B = o->rs->r[i].batch;
@@ -369,11 +369,12 @@ static void peers_panel(out_ctx *o, const char *mode, const char *name) {
         snprintf(t, sizeof t, "%s %s (%s)", p->layer, p->impl, p->backend);
         if (p->ok) put(&pn, t, p, p->us_per_token);
         else put_mark(&pn, p);
-        for (size_t j = 0; j < o->rs->n; j++) { /* ours at the same point */
+        for (size_t j = 0; j < o->rs->n; j++) { /* ours at the same level and batch: the fastest impl */
             const sb_record *r = &o->rs->r[j];
-            if (!r->ok || !sb_is_own_backend(r->backend) || !is(r->layer, p->layer) || !at(r, p->level, mode, B)) continue;
+            if (!sb_is_own_backend(r->backend) || !is(r->layer, p->layer) || !at(r, p->level, mode, B)) continue;
             snprintf(t, sizeof t, "%s (ours, %s)", r->layer, r->backend);
-            put(&pn, t, r, r->us_per_token);
+            if (r->ok) put(&pn, t, r, r->us_per_token);
+            else put_mark(&pn, r);
         }
     }
     char title[128];

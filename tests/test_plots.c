@@ -43,6 +43,8 @@ ParameterizedTestParameters(plots, render) {
         {"tests/fixtures/plots.csv", 0x3f, "fig_15.{png,svg}: 2 panels (f15_prefill f15_decode), 1 mark", ">attention oom<"},
         {"tests/fixtures/plots.csv", 0x3f, "fig_c_levels.{png,svg}: 4 panels (c_op_prefill c_op_decode c_layer_prefill "
                                            "c_layer_decode), 2 marks", ""},
+        /* ours oom at decode 32k, next to the peer: a mark in figure (g) too */
+        {"tests/fixtures/plots.csv", 0x3f, "fig_g_peers.{png,svg}: 2 panels (g_prefill g_decode), 1 mark", ""},
         {"tests/fixtures/compare_base.csv", 0x03, "figure (d) fig_d_peak: no data, skipped", ""},
         {"tests/fixtures/compare_base.csv", 0x03, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 0 marks", ""},
         {"tests/fixtures/compare_base.csv", 0x03, "no crossover in range", ""},
