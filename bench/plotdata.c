@@ -18,7 +18,6 @@
 #include "report.h"
 
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -475,14 +474,10 @@ void sb_print_crossovers(FILE *f, const sb_records *rs, const char *prefix) {
 
 /* ---- seqbench plotdata CSV DIR ---------------------------------------------------------------- */
 static void figure_titles(out_ctx *o, const char *csv) {
-    char preset[64], name[1024];
-    snprintf(name, sizeof name, "%s", csv);
+    char preset[64], run[1024];
     sb_run_preset(csv, preset, sizeof preset);
-    char *base = basename(name);
-    char *dot = strrchr(base, '.');
-    if (dot) *dot = '\0';
     if (*preset) var(o, "subtitle", "%s, %s, git %s, preset %s", o->rs->machine, o->rs->date, o->rs->git_sha, preset);
-    else var(o, "subtitle", "%s, %s, git %s, run %s", o->rs->machine, o->rs->date, o->rs->git_sha, base);
+    else var(o, "subtitle", "%s, %s, git %s, run %s", o->rs->machine, o->rs->date, o->rs->git_sha, sb_run_name(csv, run, sizeof run));
 }
 
 /* Fig. 15's title says the level it shows: the model level, else the layer level, per mode. */

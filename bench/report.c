@@ -40,6 +40,15 @@ const char *sb_run_preset(const char *csv_path, char *buf, size_t sz) {
     return buf;
 }
 
+const char *sb_run_name(const char *csv_path, char *buf, size_t sz) {
+    const char *base = strrchr(csv_path, '/');
+    base = base ? base + 1 : csv_path;
+    size_t n = strlen(base);
+    if (n > 4 && !strcmp(base + n - 4, ".csv")) n -= 4;
+    snprintf(buf, sz, "%.*s", (int)n, base);
+    return buf;
+}
+
 /* ---- cells ------------------------------------------------------------------------------------- */
 typedef struct {
     const sb_records *rs;
@@ -480,7 +489,7 @@ static int write_page(FILE *f, const page *pg, const char *csv, const char *outd
     char name[PATH_MAX], preset[64], run[PATH_MAX];
     snprintf(name, sizeof name, "%s", csv);
     const char *base = basename(name);
-    snprintf(run, sizeof run, "%.*s", (int)(strlen(base) - (strrchr(base, '.') ? strlen(strrchr(base, '.')) : 0)), base);
+    sb_run_name(csv, run, sizeof run);
     sb_run_preset(csv, preset, sizeof preset);
     const sb_records *rs = pg->rs;
     fprintf(f, "# Run %s\n\n", run);
@@ -525,14 +534,12 @@ static page page_of(const sb_records *rs) {
 /* Default figure folder: where plots/make_plots.sh draws them, plots/out/<folder of the CSV>/<run>/
  * in the checkout the binary was built in (build/seqbench -> ./plots). */
 static void default_figdir(const char *csv, char *buf, size_t sz) {
-    char exe[PATH_MAX] = "", a[PATH_MAX], b[PATH_MAX];
+    char exe[PATH_MAX] = "", a[PATH_MAX], run[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = '\0';
     char *root = dirname(dirname(exe));
     snprintf(a, sizeof a, "%s", csv);
-    snprintf(b, sizeof b, "%s", csv);
-    const char *machine = basename(dirname(a)), *base = basename(b);
-    snprintf(buf, sz, "%s/plots/out/%s/%.*s", root, machine, (int)strcspn(base, "."), base);
+    snprintf(buf, sz, "%s/plots/out/%s/%s", root, basename(dirname(a)), sb_run_name(csv, run, sizeof run));
 }
 
 int cmd_report(int argc, char **argv) {
@@ -560,10 +567,7 @@ int cmd_report(int argc, char **argv) {
     if (!outdir) outdir = dirname(dirbuf);
     if (!figdir) default_figdir(csv, figbuf, sizeof figbuf), figdir = figbuf;
     if (mkdir(outdir, 0755) != 0 && errno != EEXIST) { sb_records_free(&rs); return sb_usage_error("report: cannot create %s: %s", outdir, strerror(errno)); }
-    snprintf(name, sizeof name, "%s", csv);
-    char *base = basename(name);
-    base[strcspn(base, ".")] = '\0';
-    snprintf(path, sizeof path, "%s/%s.md", outdir, base);
+    snprintf(path, sizeof path, "%s/%s.md", outdir, sb_run_name(csv, name, sizeof name));
     snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;

@@ -12,6 +12,9 @@
  * (<preset>-<utc>.csv, also <preset>-<anything>.csv); "" when the name names no preset. */
 const char *sb_run_preset(const char *csv_path, char *buf, size_t sz);
 
+/* The run's name: the CSV's file name without ".csv" (as plots/make_plots.sh names its folder). */
+const char *sb_run_name(const char *csv_path, char *buf, size_t sz);
+
 /* For every own backend, level, mode and batch measured with attention and a TTT layer: the
  * context where the TTT layer's fastest per-token latency drops below attention's, one line each,
  * each starting with `prefix` (plotdata.c). */
