@@ -93,29 +93,43 @@ sb_status sb_table_parse(const char *text, size_t len, const char *what, sb_tabl
     return c.st;
 }
 
-sb_status sb_table_read(const char *path, sb_table *t) {
-    memset(t, 0, sizeof *t);
+sb_status sb_file_read_all(const char *path, char **text, size_t *len) {
+    *text = NULL;
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return sb_fail(SB_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
     sb_status st = buf ? SB_OK : sb_fail(SB_ENOMEM, "out of memory");
     while (!st) {
-        if (len == cap) {
-            char *nb = realloc(buf, cap *= 2);
+        if (n == cap) {
+            char *nb = realloc(buf, (cap *= 2) + 1);
             if (!nb) { st = sb_fail(SB_ENOMEM, "out of memory reading %s", path); break; }
             buf = nb;
         }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
         if (got == 0) {
-            if (ferror(f)) st = sb_fail(SB_EIO, "%s: read error", path);
+            if (ferror(f)) st = sb_fail(SB_EIO, "%s: read error (%s)", path, strerror(errno));
             break;
         }
     }
     fclose(f);
-    if (!st) st = sb_table_parse(buf, len, path, t);
-    free(buf);
+    if (st) { free(buf); return st; }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return SB_OK;
+}
+
+sb_status sb_table_read(const char *path, sb_table *t) {
+    memset(t, 0, sizeof *t);
+    char *text;
+    size_t len;
+    sb_status st = sb_file_read_all(path, &text, &len);
+    if (st) return st;
+    st = sb_table_parse(text, len, path, t);
+    free(text);
     return st;
 }
 
@@ -168,11 +182,20 @@ sb_status sb_csv_append_row(int fd, const char *const *cells, int n) {
     size_t len;
     char *line = sb_csv_format_row(cells, n, &len);
     if (!line) return sb_fail(SB_ENOMEM, "out of memory formatting a CSV row");
+    struct stat before;
+    int sized = fstat(fd, &before) == 0 && S_ISREG(before.st_mode);
     size_t done = 0;
     while (done < len) {
         ssize_t w = write(fd, line + done, len - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { free(line); return sb_fail(SB_EIO, "writing the CSV: %s", strerror(errno)); }
+        if (w <= 0) {
+            int err = w < 0 ? errno : ENOSPC;
+            /* a full disk (or file size limit) took part of the row: take it back, so that the
+             * file holds whole rows only (if that fails too, --resume cuts the torn row) */
+            if (done && sized && ftruncate(fd, before.st_size) != 0) { /* the torn row stays */ }
+            free(line);
+            return sb_fail(SB_EIO, "writing the CSV: %s", strerror(err));
+        }
         done += (size_t)w;
     }
     free(line);

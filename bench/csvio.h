@@ -22,15 +22,18 @@ typedef struct sb_table {
  * (message names the row) if it is empty, not valid CSV, or a row's width differs from the
  * header's. */
 sb_status sb_table_read(const char *path, sb_table *t);
-/* Same, from memory (tests, and the reader above). */
+/* Same, from memory (tests, fuzz/, and the reader above). */
 sb_status sb_table_parse(const char *text, size_t len, const char *what, sb_table *t);
 void sb_table_free(sb_table *t);
+/* The whole file into a malloc'ed, NUL-terminated buffer. SB_EIO (message) if unreadable. */
+sb_status sb_file_read_all(const char *path, char **text, size_t *len);
 /* Column index of a header name, -1 if absent. */
 int sb_table_col(const sb_table *t, const char *name);
 
 /* Formats one row (fields joined by commas, CRLF-free "\n" ending) into a malloc'ed string. */
 char *sb_csv_format_row(const char *const *cells, int n, size_t *len);
-/* Appends one row to fd with a single write() followed by fsync(). */
+/* Appends one row to fd with a single write() followed by fsync(). When the write fails part way
+ * (full disk, EFBIG) the part written is truncated away again: the file keeps whole rows. */
 sb_status sb_csv_append_row(int fd, const char *const *cells, int n);
 /* If the file does not end with '\n' (a row torn by a kill), cut it back to the last '\n'.
  * Sets *cut to the bytes removed. */

@@ -4,6 +4,9 @@
 #include "../layers/npy.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,25 +19,34 @@ double sb_tolerance(sb_backend be, double max_ref) {
 
 static int set_int(const char *v, int *out) {
     char *end;
+    errno = 0;
     long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0') return 0;
+    if (*v == '\0' || *end != '\0' || errno || x < INT_MIN || x > INT_MAX) return 0;
     *out = (int)x;
     return 1;
 }
 static int set_float(const char *v, float *out) {
     char *end;
     double x = strtod(v, &end);
-    if (*v == '\0' || *end != '\0') return 0;
+    if (*v == '\0' || *end != '\0' || !(fabs(x) <= FLT_MAX)) return 0; /* NaN, Inf, beyond float */
     *out = (float)x;
     return 1;
 }
 
 sb_status sb_golden_read_case(const char *dir, sb_config *c, char *layer, size_t layer_sz,
                               sb_mode *mode, int *batch, int *ctx, int *steps) {
-    char path[4096], line[1024];
+    char path[4096];
     snprintf(path, sizeof path, "%s/case.txt", dir);
     FILE *f = fopen(path, "r");
     if (!f) return sb_fail(SB_EIO, "%s: cannot open (is %s a golden case folder?)", path, dir);
+    sb_status st = sb_golden_parse_case(f, path, c, layer, layer_sz, mode, batch, ctx, steps);
+    fclose(f);
+    return st;
+}
+
+sb_status sb_golden_parse_case(FILE *f, const char *path, sb_config *c, char *layer, size_t layer_sz,
+                               sb_mode *mode, int *batch, int *ctx, int *steps) {
+    char line[1024];
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "golden");
     c->rope_theta = 10000.0f;
@@ -77,7 +89,6 @@ sb_status sb_golden_read_case(const char *dir, sb_config *c, char *layer, size_t
         /* seed, max_abs_y, notes, d_inner (= expand*d_model): informative */
         if (!ok) st = sb_fail(SB_EINVAL, "%s:%d: bad value for %s: '%s'", path, lineno, k, v);
     }
-    fclose(f);
     if (st) return st;
     if (!*layer) return sb_fail(SB_EINVAL, "%s: no layer= line", path);
     if (*batch <= 0 || *ctx <= 0 || c->d_model <= 0)

@@ -4,6 +4,8 @@
 
 #include "../layers/seqbench.h"
 
+#include <stdio.h>
+
 typedef struct sb_golden_result {
     char layer[32], mode[16];
     double max_abs, max_ref, tol;         /* prefill output y */
@@ -17,6 +19,9 @@ double sb_tolerance(sb_backend be, double max_ref);
 /* Parse DIR/case.txt into cfg (and the case's layer, mode, batch, ctx, decode steps). */
 sb_status sb_golden_read_case(const char *dir, sb_config *cfg, char *layer, size_t layer_sz,
                               sb_mode *mode, int *batch, int *ctx, int *steps);
+/* The same from an open case.txt (`path` names it in messages; fuzz/ feeds it from memory). */
+sb_status sb_golden_parse_case(FILE *f, const char *path, sb_config *cfg, char *layer, size_t layer_sz,
+                               sb_mode *mode, int *batch, int *ctx, int *steps);
 /* Returns SB_OK when the case ran (res->pass says whether it matched); an error for bad input. */
 sb_status sb_golden_run(const char *dir, sb_backend be, const char *impl, sb_golden_result *res);
 

@@ -35,6 +35,7 @@ static sb_status parse_shape(const char *path, const char *v, sb_npy *a) {
         char *end;
         long long d = strtoll(v, &end, 10);
         if (d < 0 || d > (1ll << 40)) return sb_fail(SB_EIO, "%s: bad dimension", path);
+        if (d && a->n > ((size_t)1 << 40) / (size_t)d) return sb_fail(SB_EIO, "%s: more than 2^40 elements", path);
         a->shape[a->ndim++] = d;
         a->n *= (size_t)d;
         v = end;
@@ -60,6 +61,22 @@ sb_status sb_npy_read(const char *path, sb_npy *a) {
     memset(a, 0, sizeof *a);
     FILE *f = fopen(path, "rb");
     if (!f) return sb_fail(SB_EIO, "%s: %s", path, strerror(errno));
+    sb_status st = sb_npy_read_stream(f, path, a);
+    fclose(f);
+    return st;
+}
+
+/* Bytes from the position of f to its end (-1 if f cannot seek). */
+static long bytes_left(FILE *f) {
+    long here = ftell(f), end;
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) return -1;
+    end = ftell(f);
+    if (fseek(f, here, SEEK_SET) != 0) return -1;
+    return end - here;
+}
+
+sb_status sb_npy_read_stream(FILE *f, const char *path, sb_npy *a) {
+    memset(a, 0, sizeof *a);
     unsigned char pre[10];
     sb_status st = SB_OK;
     char *hdr = NULL;
@@ -83,6 +100,11 @@ sb_status sb_npy_read(const char *path, sb_npy *a) {
     if (!hdr) { st = sb_fail(SB_ENOMEM, "out of memory"); goto done; }
     if (fread(hdr, 1, hlen, f) != hlen) { st = sb_fail(SB_EIO, "%s: truncated header", path); goto done; }
     if ((st = parse_header(path, hdr, a))) goto done;
+    long left = bytes_left(f); /* a header's shape is no reason to allocate more than the file holds */
+    if (left >= 0 && a->n > (size_t)left / sizeof(float)) {
+        st = sb_fail(SB_EIO, "%s: truncated data (%ld bytes for %zu floats)", path, left, a->n);
+        goto done;
+    }
     a->data = malloc((a->n ? a->n : 1) * sizeof(float));
     if (!a->data) { st = sb_fail(SB_ENOMEM, "%s: out of memory for %zu floats", path, a->n); goto done; }
     size_t got = fread(a->data, sizeof(float), a->n, f);
@@ -93,7 +115,6 @@ sb_status sb_npy_read(const char *path, sb_npy *a) {
     if (fgetc(f) != EOF) st = sb_fail(SB_EIO, "%s: trailing bytes after %zu floats", path, a->n);
 done:
     free(hdr);
-    fclose(f);
     if (st) sb_npy_free(a);
     return st;
 }

@@ -6,6 +6,8 @@
 
 #include "seqbench.h"
 
+#include <stdio.h>
+
 #define SB_NPY_MAX_DIM 8
 
 typedef struct sb_npy {
@@ -16,6 +18,8 @@ typedef struct sb_npy {
 } sb_npy;
 
 sb_status sb_npy_read(const char *path, sb_npy *out);
+/* The same from an open stream at the magic (`path` names it in messages; fuzz/ reads memory). */
+sb_status sb_npy_read_stream(FILE *f, const char *path, sb_npy *out);
 /* Writes atomically (temp file + rename): no partial file is ever left at path. */
 sb_status sb_npy_write(const char *path, const float *data, int ndim, const int64_t *shape);
 void sb_npy_free(sb_npy *a);

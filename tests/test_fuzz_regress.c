@@ -1,0 +1,98 @@
+/* test_fuzz_regress.c: inputs the fuzz targets (fuzz/, `make fuzz`) found, or that a parser got
+ * wrong when a found one was studied, as bytes: each parser must now give its one clear error (or
+ * accept, where that is right) instead of crashing, allocating without bound, wrapping a number or
+ * refusing a file it can continue. Add every new finding here with the bytes of the input. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "../bench/csvio.h"
+#include "../bench/golden.h"
+#include "../bench/resume.h"
+#include "../layers/npy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef enum { T_NPY, T_CASE, T_CSV, T_RESUME } target;
+
+typedef struct {
+    char name[40];
+    target t;
+    char bytes[160];
+    size_t len;        /* of bytes (they may hold NULs) */
+    int ok;            /* 1: the parser accepts it */
+    char expect[32];   /* else: a word of the message */
+} finding;
+
+#define NPY_HEAD(hlen) "\x93NUMPY\x01\x00" hlen "\x00"
+#define B(s) s, sizeof(s) - 1
+
+ParameterizedTestParameters(fuzz_regress, inputs) {
+    static finding cases[] = {
+        /* fuzz_npy: a shape of 4e11 floats in a 83-byte file made malloc ask for 1.6 TB (ASan:
+         * allocation-size-too-big); the data must be in the file before it is allocated */
+        {"npy_huge_shape_few_bytes", T_NPY,
+         B(NPY_HEAD("E") "{'descr': '<f4', 'fortran_order': False, 'shape': (433333333333,), }\n" "\x00\x00\x00\x00"),
+         0, "truncated"},
+        /* two dimensions under the 2^40 cap whose product wraps to 0: accepted as an empty array */
+        {"npy_shape_product_wraps", T_NPY,
+         B(NPY_HEAD("O") "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 16777216), }\n"), 0, "2^40"},
+        /* case.txt: an int past INT_MAX was cut to its low bits (batch 2^32+2 read as 2) */
+        {"case_batch_wraps_int", T_CASE, B("layer=mamba\nbatch=4294967298\nctx=4\nd_model=8\n"), 0, "batch"},
+        {"case_float_beyond_float", T_CASE, B("layer=mamba\nbatch=1\nctx=4\nd_model=8\nrope_theta=1e300\n"), 0, "rope_theta"},
+        {"case_eps_nan", T_CASE, B("layer=mamba\nbatch=1\nctx=4\nd_model=8\neps=nan\n"), 0, "eps"},
+        {"case_valid", T_CASE, B("layer=mamba\nbatch=1\nctx=4\nd_model=8\n"), 1, ""},
+        /* --resume onto a file killed before its header was written (empty, or a torn header):
+         * nothing to continue, not "empty file" (exit 2) */
+        {"resume_empty_file", T_RESUME, "", 0, 1, ""},
+        {"resume_torn_header", T_RESUME, B("run_id,utc,git_sh"), 1, ""},
+        {"resume_foreign_header", T_RESUME, B("a,b\n1,2\n"), 0, "results header"},
+        {"csv_nul_and_open_quote", T_CSV, B("a,b\n\x00,\"x\n"), 0, "CSV"},
+        {"csv_ragged_row", T_CSV, B("a,b\n1,2,3\n"), 0, "row 2"},
+    };
+    return cr_make_param_array(finding, cases, sizeof cases / sizeof *cases);
+}
+
+static sb_status parse(const finding *c) {
+    if (c->t == T_CSV) {
+        sb_table t;
+        sb_status st = sb_table_parse(c->bytes, c->len, "input", &t);
+        if (!st) sb_table_free(&t);
+        return st;
+    }
+    if (c->t == T_RESUME) {
+        sb_resume_state s;
+        sb_status st = sb_resume_scan(c->bytes, c->len, "input", &s);
+        if (!st) {
+            cr_expect_eq(s.nkeys, 0, "%s: keys from a file without rows", c->name);
+            sb_resume_free(&s);
+        }
+        return st;
+    }
+    FILE *f = fmemopen((void *)c->bytes, c->len, "rb");
+    cr_assert_not_null(f);
+    sb_status st;
+    if (c->t == T_NPY) {
+        sb_npy a;
+        if (!(st = sb_npy_read_stream(f, "input.npy", &a))) sb_npy_free(&a);
+    } else {
+        sb_config cfg;
+        char layer[32];
+        sb_mode mode;
+        int batch, ctx, steps;
+        st = sb_golden_parse_case(f, "case.txt", &cfg, layer, sizeof layer, &mode, &batch, &ctx, &steps);
+    }
+    fclose(f);
+    return st;
+}
+
+ParameterizedTest(finding *c, fuzz_regress, inputs) {
+    sb_status st = parse(c);
+    if (c->ok) {
+        cr_expect_eq(st, SB_OK, "%s: rejected: %s", c->name, sb_last_error());
+        return;
+    }
+    cr_expect_neq(st, SB_OK, "%s: accepted", c->name);
+    cr_expect(strstr(sb_last_error(), c->expect) != NULL, "%s: message '%s' does not mention '%s'", c->name,
+              sb_last_error(), c->expect);
+}
