@@ -10,6 +10,7 @@
  * at op level on CUDA the L2 is flushed before each sample. A host call slower than the rule's
  * hard cap is made once: the first call is the only sample (the note says so). */
 #include "sweep.h"
+#include "interrupt.h"
 #include "../kernels/cuda_api.h"
 
 #include <math.h>
@@ -166,6 +167,7 @@ static sb_status warm_up(call_ctx *c, const sb_sample_rule *rule, double *first_
         if (st) return st;
         if (i == 0) *first_ms = (sb_now_s() - t) * 1e3;
         if (c->L->backend != SB_CUDA && sb_now_s() - t0 >= rule->soft_s) break;
+        if (sb_interrupted()) break; /* the sweep drops this point */
     }
     return SB_OK;
 }
@@ -207,7 +209,7 @@ static sb_status sample(call_ctx *c, const sb_sample_rule *rule, sb_stats *stats
             ms = nm;
         }
         ms[n++] = v;
-        if (sb_sample_done(rule, ms, n, sb_now_s() - start)) break;
+        if (sb_sample_done(rule, ms, n, sb_now_s() - start) || sb_interrupted()) break;
     }
     if (!st) sb_stats_compute(ms, n, stats);
     free(ms);

@@ -1,6 +1,7 @@
 /* sweep.c: `seqbench run` (SPEC §4, §7, §8, §9): plan the points of a preset, measure them one by
  * one (bench/measure.c), write one CSV row per point as soon as it is known (fsync'ed), report
- * progress and ETA on stderr, and print the CSV path on stdout at the end.
+ * progress and ETA on stderr, and print the CSV path on stdout at the end. SIGTERM/SIGINT or a
+ * failed write end the sweep early with every finished row kept (bench/interrupt.h).
  *
  * Time budgets (cpu, quick, ci presets): before a point runs, its cost is predicted from the
  * measured points of the same series (same layer, impl, level, backend, mode) scaled by the
@@ -11,11 +12,14 @@
 #include "sweep.h"
 #include "commands.h"
 #include "csvio.h"
+#include "interrupt.h"
 #include "results.h"
+#include "resume.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,58 +292,12 @@ static void default_out(const run_ctx *rc, const sb_preset *p, char *out, size_t
     snprintf(out, sz, "results/%s/%s-%s.csv", slug, p->name, utc);
 }
 
-/* Keys already in an existing results file (resume). Returns 0, or 2 after a message. A row torn
- * by a kill (no final newline) is cut off first; the file is touched only when it is valid. */
-static int read_done_keys(const char *path, char ***keys, size_t *nkeys, char *run_id, size_t run_id_sz,
-                          int *ncols) {
-    *keys = NULL;
-    *nkeys = 0;
-    *ncols = SB_NCOLS;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0; /* nothing to resume: a fresh file */
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)len + 1);
-    if (!text || fread(text, 1, (size_t)len, f) != (size_t)len) { fclose(f); free(text); return sb_usage_error("%s: cannot read", path); }
-    fclose(f);
-    size_t keep = (size_t)len;
-    while (keep > 0 && text[keep - 1] != '\n') keep--;
-    sb_table t;
-    if (sb_table_parse(text, keep, path, &t) != SB_OK) { free(text); return sb_usage_error("--resume: %s", sb_last_error()); }
-    free(text);
-    /* this schema, or an older one that it extends (the same columns, fewer at the end) */
-    int ok = t.ncols >= SB_NCOLS_V1 && t.ncols <= SB_NCOLS;
-    for (int i = 0; ok && i < t.ncols; i++) ok = !strcmp(t.header[i], sb_col_names[i]);
-    if (ok) *ncols = t.ncols;
-    if (!ok) { sb_table_free(&t); return sb_usage_error("--resume: %s does not have the results header of this seqbench", path); }
-    if (t.nrows) snprintf(run_id, run_id_sz, "%s", t.rows[0][SB_COL_RUN_ID]);
-    if (!(*keys = calloc(t.nrows + 1, sizeof **keys))) { sb_table_free(&t); return sb_usage_error("out of memory"); }
-    int idx[SB_NKEY];
-    for (int k = 0; k < SB_NKEY; k++) idx[k] = (int)sb_key_cols[k];
-    for (size_t r = 0; r < t.nrows; r++) {
-        char *plus = strchr(t.rows[r][SB_COL_IMPL], '+');
-        if (plus) *plus = '\0';
-        char key[1024];
-        sb_key_join(key, sizeof key, t.rows[r], idx);
-        (*keys)[(*nkeys)++] = strdup(key);
-    }
-    sb_table_free(&t);
-    size_t cut;
-    if ((size_t)len != keep && sb_csv_trim_partial(path, &cut) == SB_OK)
-        fprintf(stderr, "seqbench: resume: removed a torn last row (%zu bytes) from %s\n", cut, path);
-    return 0;
-}
-
-static int key_done(char **keys, size_t n, const char *key) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(keys[i], key)) return 1;
-    return 0;
-}
-
-/* Opens the CSV: a new file with its header, or (resume) the existing one for appending. */
+/* Opens the CSV: a new file with its header, or (resume) the existing one for appending (an empty
+ * one, killed before its header was written, starts again). */
 static int open_out(const char *path, int resume, int *fd) {
     if (!mkdir_parents(path)) return sb_usage_error("cannot create the folder of %s: %s", path, strerror(errno));
+    struct stat st;
+    if (resume && stat(path, &st) == 0 && st.st_size == 0) unlink(path);
     if (resume && access(path, F_OK) == 0) {
         *fd = open(path, O_WRONLY | O_APPEND);
         if (*fd < 0) return sb_usage_error("%s: %s", path, strerror(errno));
@@ -402,12 +360,13 @@ int cmd_run(int argc, char **argv) {
     char out[4096];
     if (o.out[0]) snprintf(out, sizeof out, "%s", o.out);
     else default_out(&ctx, o.preset, out, sizeof out);
-    char **done = NULL;
-    size_t ndone = 0;
-    int ncols = SB_NCOLS;
-    if (o.resume && (rc = read_done_keys(out, &done, &ndone, ctx.meta.run_id, sizeof ctx.meta.run_id, &ncols))) { free(pts); return rc; }
+    sb_resume_state done = {.ncols = SB_NCOLS};
+    if (o.resume && (rc = sb_resume_read(out, &done))) { free(pts); return rc; }
+    if (done.run_id[0]) snprintf(ctx.meta.run_id, sizeof ctx.meta.run_id, "%s", done.run_id);
+    const int ncols = done.ncols;
     int fd = -1;
-    if ((rc = open_out(out, o.resume, &fd))) { free(pts); return rc; }
+    if ((rc = open_out(out, o.resume, &fd))) { sb_resume_free(&done); free(pts); return rc; }
+    sb_interrupt_install();
 
     ctx.threads[SB_REF] = sb_pin_threads(SB_REF);
     ctx.threads[SB_CPU] = sb_pin_threads(SB_CPU);
@@ -419,12 +378,12 @@ int cmd_run(int argc, char **argv) {
     history h = {0};
     sb_input_cache cache = {0};
     double start = sb_now_s();
-    int measured_points = 0, skipped_resume = 0, io_error = 0;
-    for (int i = 0; i < n && !io_error; i++) {
+    int measured_points = 0, skipped_resume = 0, io_error = 0, written = 0;
+    for (int i = 0; i < n && !io_error && !sb_interrupted(); i++) {
         const sb_point *p = &pts[i];
         char key[1024];
         point_key(p, key, sizeof key);
-        if (key_done(done, ndone, key)) { skipped_resume++; continue; }
+        if (sb_resume_has(&done, key)) { skipped_resume++; continue; }
         double call_s, build_s, cost = predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
         char why[160];
         snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after building the state by a prefill of ~" : "");
@@ -441,6 +400,7 @@ int cmd_run(int argc, char **argv) {
                      cost, why, ps->name, ps->total_budget_s);
         } else {
             sb_measure_point(p, &ps->rule, o.seed, &cache, &r);
+            if (sb_interrupted()) break; /* the point in flight is dropped: --resume measures it */
             if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3);
             measured_points++;
         }
@@ -449,7 +409,7 @@ int cmd_run(int argc, char **argv) {
         if (write_row(fd, &row, ncols) != SB_OK) {
             fprintf(stderr, "seqbench: %s\n", sb_last_error());
             io_error = 1;
-        }
+        } else written++;
         double eta = 0;
         for (int j = i + 1; j < n; j++) {
             double c, b, pc = predict_point_s(&h, &pts[j], &ps->rule, &c, &b);
@@ -460,15 +420,21 @@ int cmd_run(int argc, char **argv) {
         progress(i, n, p, &row, elapsed, eta > 0 ? eta : 0);
     }
     close(fd);
-    if (skipped_resume) fprintf(stderr, "seqbench: resume: %d points were already in %s\n", skipped_resume, out);
-    char total[32];
-    fmt_duration(sb_now_s() - start, total, sizeof total);
-    fprintf(stderr, "seqbench run: %d points measured in %s -> %s\n", measured_points, total, out);
-    printf("%s\n", out);
-    for (size_t i = 0; i < ndone; i++) free(done[i]);
-    free(done);
+    int sig = sb_interrupted();
+    if (sig || io_error) { /* what the file holds, and how to go on */
+        fprintf(stderr, "seqbench: %s: %zu rows kept in %s (%d from this run); continue with --out %s --resume\n",
+                sig == SIGINT ? "interrupted by SIGINT" : sig ? "interrupted by SIGTERM" : "stopped by the write error",
+                done.nkeys + (size_t)written, out, written, out);
+    } else {
+        if (skipped_resume) fprintf(stderr, "seqbench: resume: %d points were already in %s\n", skipped_resume, out);
+        char total[32];
+        fmt_duration(sb_now_s() - start, total, sizeof total);
+        fprintf(stderr, "seqbench run: %d points measured in %s -> %s\n", measured_points, total, out);
+        printf("%s\n", out);
+    }
+    sb_resume_free(&done);
     free(h.v);
     free(pts);
     sb_input_cache_free(&cache);
-    return io_error ? 1 : 0;
+    return sig ? 128 + sig : io_error ? 1 : 0;
 }

@@ -120,3 +120,38 @@ Test(cli, dry_run_lists_points) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     system(cmd);
 }
+
+/* An output folder that cannot be created or written is an error before any measurement: exit 2,
+ * one line, nothing measured. Cases: a folder under /proc (not creatable, even by root), a path
+ * through a regular file, and a read-only folder (skipped for root, whom permissions do not stop). */
+typedef struct {
+    char setup[96]; /* shell commands run in the temporary folder first */
+    char out[64];
+    int needs_non_root;
+} out_case;
+
+ParameterizedTestParameters(cli, unwritable_out_folder) {
+    static out_case cases[] = {
+        {"true", "/proc/seqbench-no-such-folder/out.csv", 0},
+        {"touch afile", "afile/out.csv", 0},
+        {"mkdir ro && chmod 555 ro", "ro/out.csv", 1},
+        {"mkdir ro && chmod 555 ro", "ro/sub/out.csv", 1},
+    };
+    return cr_make_param_array(out_case, cases, sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(out_case *c, cli, unwritable_out_folder) {
+    if (c->needs_non_root && geteuid() == 0) cr_skip_test("running as root: a read-only folder does not stop root");
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[8192], err[4200], first[4096];
+    cr_assert_not_null(mkdtemp(tmp));
+    snprintf(cmd, sizeof cmd, "cd %s && %s", tmp, c->setup);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci --out %s", tu_bin(), c->out);
+    int rc = run_in(tmp, cmd);
+    snprintf(err, sizeof err, "%s/stderr", tmp);
+    cr_expect_eq(rc, 2, "--out %s: exit %d, expected 2", c->out, rc);
+    cr_expect_eq(tu_count_lines(err, first, sizeof first), 1, "--out %s: not one line on stderr", c->out);
+    cr_expect(strstr(first, "seqbench: ") == first && strstr(first, "out.csv") != NULL, "%s", first);
+    snprintf(cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s", tmp, tmp);
+    system(cmd);
+}
