@@ -13,6 +13,7 @@
 #   make speed-gate-update  rewrite that baseline on purpose (commit it with the reason)
 #   make deps         install missing Debian packages (scripts/deps.sh)
 #   make asan-test    the tests under AddressSanitizer + UBSan (separate build dir)
+#   make fuzz         each libFuzzer target (fuzz/) FUZZ_SECONDS s under ASan + UBSan (clang, build-fuzz/)
 #   make emu-test     every CUDA kernel on cuemu, a CPU model of the GPU (g++ only, build-emu/,
 #                     ~N min on 2 cores): the cuda rows of the tests run without a GPU (tests/cuemu/)
 #   make clean
@@ -71,7 +72,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
 .PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test emu-test speed-gate \
-        speed-gate-update speedgate-bin cuda-objects
+        speed-gate-update speedgate-bin cuda-objects fuzz
 
 all: announce $(BUILD)/seqbench
 
@@ -114,6 +115,22 @@ asan-test:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    build-asan/seqbench build-asan/tests/run_tests
 	ASAN_OPTIONS=detect_leaks=1 SEQBENCH_BIN=build-asan/seqbench build-asan/tests/run_tests --jobs 1 $(TEST_ARGS)
+
+# libFuzzer targets (fuzz/fuzz_*.c) for the parsers of files and options a user hands over, built
+# with clang under ASan + UBSan in build-fuzz/ (CPU only), each run FUZZ_SECONDS seconds from the
+# test inputs by scripts/fuzz.sh. A crash found becomes a case of tests/test_fuzz_regress.c.
+FUZZ_SECONDS ?= 10
+FUZZ_CC ?= $(shell command -v clang-14 2>/dev/null || command -v clang 2>/dev/null)
+FUZZ_SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+           -Wno-unknown-warning-option -Wno-unknown-pragmas
+FUZZ_BINS := $(patsubst fuzz/%.c,build-fuzz/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+fuzz:
+	@if [ -z "$(FUZZ_CC)" ]; then echo "make fuzz: clang not found (scripts/deps.sh installs clang-14)"; exit 2; fi
+	@$(MAKE) -s BUILD=build-fuzz NVCC= CC=$(FUZZ_CC) OPT=-O1 SAN="$(FUZZ_SAN)" $(FUZZ_BINS)
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+$(BUILD)/fuzz/%: fuzz/%.c $(BUILD)/libseqbench.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 # The whole project with kernels/*.cu on the CPU model (tests/cuemu/run.sh; not part of `make test`).
 emu-test:
@@ -167,6 +184,6 @@ speed-gate-update: speedgate-bin
 	@BUILD=$(BUILD) SPEED_GATE_NO_BUILD=1 scripts/speed_gate.sh --update
 
 clean:
-	rm -rf $(BUILD) build-asan build-emu
+	rm -rf $(BUILD) build-asan build-emu build-fuzz
 
 -include $(DEPFILES)

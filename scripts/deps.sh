@@ -14,6 +14,10 @@ declare -A PROBE=(
   [libcriterion-dev]=/usr/include/criterion/criterion.h
   [libopenblas-openmp-dev]=/usr/include/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/openblas-openmp/cblas.h
   [valgrind]=/usr/bin/valgrind
+  # make fuzz: clang with the libFuzzer + sanitizer runtimes, and the OpenMP runtime clang links
+  [clang-14]=/usr/bin/clang-14
+  [libclang-rt-14-dev]=/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
+  [libomp-14-dev]=/usr/lib/llvm-14/lib/libomp.so
 )
 
 missing=()
