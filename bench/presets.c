@@ -90,7 +90,11 @@ static int parse_count(const char *s, size_t len, long *out) {
     errno = 0;
     long v = strtol(buf, &end, 10);
     if (errno) return 0;
-    if (*end == 'k' || *end == 'K') { v *= 1024; end++; }
+    if (*end == 'k' || *end == 'K') {
+        if (v > (1L << 30) / 1024) return 0; /* before the multiplication can overflow */
+        v *= 1024;
+        end++;
+    }
     if (*end != '\0' || v > (1L << 30)) return 0;
     *out = v;
     return 1;

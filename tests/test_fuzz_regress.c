@@ -8,12 +8,13 @@
 #include "../bench/csvio.h"
 #include "../bench/golden.h"
 #include "../bench/resume.h"
+#include "../bench/sweep.h"
 #include "../layers/npy.h"
 
 #include <stdio.h>
 #include <string.h>
 
-typedef enum { T_NPY, T_CASE, T_CSV, T_RESUME } target;
+typedef enum { T_NPY, T_CASE, T_CSV, T_RESUME, T_BATCH, T_CTX } target;
 
 typedef struct {
     char name[40];
@@ -47,6 +48,12 @@ ParameterizedTestParameters(fuzz_regress, inputs) {
         {"resume_empty_file", T_RESUME, "", 0, 1, ""},
         {"resume_torn_header", T_RESUME, B("run_id,utc,git_sh"), 1, ""},
         {"resume_foreign_header", T_RESUME, B("a,b\n1,2\n"), 0, "results header"},
+        /* fuzz_runopts: "--batch 1677777771777777777K" overflowed long in the k multiplication
+         * (UBSan); 2^54+1 k wrapped to exactly 1024 and was taken */
+        {"batch_k_overflow", T_BATCH, B("1677777771777777777K"), 0, "positive integer"},
+        {"batch_k_wraps_to_1024", T_BATCH, B("18014398509481985k"), 0, "positive integer"},
+        {"ctx_k_wraps_to_1024", T_CTX, B("1k:18014398509481985k"), 0, "malformed"},
+        {"ctx_largest", T_CTX, B("1048576k"), 1, ""},
         {"csv_nul_and_open_quote", T_CSV, B("a,b\n\x00,\"x\n"), 0, "CSV"},
         {"csv_ragged_row", T_CSV, B("a,b\n1,2,3\n"), 0, "row 2"},
     };
@@ -68,6 +75,11 @@ static sb_status parse(const finding *c) {
             sb_resume_free(&s);
         }
         return st;
+    }
+    if (c->t == T_BATCH || c->t == T_CTX) {
+        int v[SB_MAX_CTX], n;
+        int ok = c->t == T_BATCH ? sb_parse_batch_list(c->bytes, v, &n, SB_MAX_BATCH) : sb_parse_ctx_list(c->bytes, v, &n, SB_MAX_CTX);
+        return ok ? SB_OK : SB_EINVAL;
     }
     FILE *f = fmemopen((void *)c->bytes, c->len, "rb");
     cr_assert_not_null(f);
