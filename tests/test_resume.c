@@ -354,9 +354,19 @@ Test(resume, older_schema_kept, .timeout = 60) {
     scratch t = scratch_new();
     const char *out = t.out;
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s " SWEEP " --out %s >/dev/null 2>&1 && head -n 6 %s | cut -d, -f1-%d > %s.tmp && "
-             "mv %s.tmp %s", bin(), out, out, SB_NCOLS_V1, out, out, out);
-    cr_assert_eq(system(cmd), 0); /* (the first rows' notes hold no comma: cut is exact there) */
+    snprintf(cmd, sizeof cmd, "%s " SWEEP " --out %s >/dev/null 2>&1", bin(), out);
+    cr_assert_eq(system(cmd), 0);
+    /* its header and first 5 rows, cut to the first schema's columns by the CSV reader and writer
+     * (not by `cut`: a note may hold a quoted comma, e.g. "one sample: ..., over the cap") */
+    sb_table tb;
+    cr_assert_eq(sb_table_read(out, &tb), SB_OK, "%s", sb_last_error());
+    cr_assert_geq(tb.nrows, 5);
+    int fd = open(out, O_WRONLY | O_TRUNC);
+    cr_assert(fd >= 0);
+    cr_assert_eq(sb_csv_append_row(fd, (const char *const *)tb.header, SB_NCOLS_V1), SB_OK);
+    for (size_t r = 0; r < 5; r++) cr_assert_eq(sb_csv_append_row(fd, (const char *const *)tb.rows[r], SB_NCOLS_V1), SB_OK);
+    close(fd);
+    sb_table_free(&tb);
     cr_expect_eq(run_resume(out), 0);
     expect_complete_at(out, SB_NCOLS_V1);
     scratch_remove(&t);
