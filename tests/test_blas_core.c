@@ -1,0 +1,155 @@
+/* test_blas_core.c: the OpenBLAS core choice (bench/blas_core.c, issue 14) as a table of
+ * (core OpenBLAS chose, CPU, cores the library offers) -> cores to try, best first; the start-up
+ * switch through the binary (a pretended fallback: SEQBENCH_BLAS_ASSUME_CORE); the check's sgemm
+ * error; and the fp32 FLOPs per cycle behind the CPU's FLOP/s ceiling. OPENBLAS_CORETYPE itself is
+ * never set here (the machine may set it: then the binary must keep it, which is tested instead). */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "test_util.h"
+#include "../bench/blas_core.h"
+#include "../bench/hostcpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define AVX2_FMA (SB_CPUF_SSE3 | SB_CPUF_SSE42 | SB_CPUF_AVX | SB_CPUF_AVX2 | SB_CPUF_FMA)
+#define AVX512 (AVX2_FMA | SB_CPUF_AVX512)
+#define SPR (AVX512 | SB_CPUF_AVX512BF16 | SB_CPUF_AMX)
+
+/* What an installed OpenBLAS has kernels for, by version/build. */
+static const char *const lib_0321[] = {"Cooperlake", "SkylakeX", "Zen", "Haswell", "Sandybridge", "Nehalem", "Prescott", NULL};
+static const char *const lib_0326[] = {"SapphireRapids", "Cooperlake", "SkylakeX", "Zen", "Haswell", "Sandybridge",
+                                       "Nehalem", "Prescott", NULL};
+static const char *const lib_no_avx512[] = {"Zen", "Haswell", "Sandybridge", "Nehalem", "Prescott", NULL};
+enum { LIB_0321, LIB_0326, LIB_NO_AVX512 }; /* cases hold indexes: Criterion runs them in other processes */
+static const char *const *const libs[] = {lib_0321, lib_0326, lib_no_avx512};
+static const char *const *offered_by;
+static int offered(const char *core) {
+    for (int i = 0; offered_by[i]; i++)
+        if (!strcasecmp(offered_by[i], core)) return 1;
+    return 0;
+}
+
+typedef struct {
+    char what[64];
+    char current[24];
+    sb_cpu_features cpu;
+    int lib;
+    char expect[80]; /* cores to try, comma-separated, best first; "" = keep the current one */
+} choice_case;
+
+static choice_case choice_cases[] = {
+    {"Xeon model 207, 0.3.21 falls back", "Prescott", {SPR, SB_VENDOR_INTEL, 6, 207}, LIB_0321,
+     "Cooperlake,SkylakeX,Haswell,Zen,Sandybridge,Nehalem"},
+    {"Xeon model 207, newer OpenBLAS falls back", "Prescott", {SPR, SB_VENDOR_INTEL, 6, 207}, LIB_0326,
+     "SapphireRapids,Cooperlake,SkylakeX,Haswell,Zen,Sandybridge,Nehalem"},
+    {"Sapphire Rapids known", "SapphireRapids", {SPR, SB_VENDOR_INTEL, 6, 143}, LIB_0326, ""},
+    {"core names are case-blind", "PRESCOTT", {SPR, SB_VENDOR_INTEL, 6, 207}, LIB_0326,
+     "SapphireRapids,Cooperlake,SkylakeX,Haswell,Zen,Sandybridge,Nehalem"},
+    {"EPYC Zen 4, 0.3.21", "Cooperlake", {AVX512 | SB_CPUF_AVX512BF16, SB_VENDOR_AMD, 0x19, 0x11}, LIB_0321, ""},
+    {"EPYC Zen 3 known", "Zen", {AVX2_FMA, SB_VENDOR_AMD, 0x19, 0x01}, LIB_0321, ""},
+    {"EPYC Zen 3, old OpenBLAS falls back", "Prescott", {AVX2_FMA, SB_VENDOR_AMD, 0x19, 0x01}, LIB_0321,
+     "Zen,Haswell,Sandybridge,Nehalem"},
+    {"EPYC Zen 4 on an AVX2-only OpenBLAS", "Zen", {AVX512 | SB_CPUF_AVX512BF16, SB_VENDOR_AMD, 0x19, 0x11}, LIB_NO_AVX512, ""},
+    {"Broadwell Xeon known", "Haswell", {AVX2_FMA, SB_VENDOR_INTEL, 6, 79}, LIB_0321, ""},
+    {"Broadwell Xeon falls back", "Prescott", {AVX2_FMA, SB_VENDOR_INTEL, 6, 79}, LIB_0321,
+     "Haswell,Zen,Sandybridge,Nehalem"},
+    {"Skylake-SP Xeon known", "SkylakeX", {AVX512, SB_VENDOR_INTEL, 6, 85}, LIB_0326, ""},
+    {"Skylake-SP Xeon falls back to Haswell", "Haswell", {AVX512, SB_VENDOR_INTEL, 6, 85}, LIB_0321, "SkylakeX"},
+    {"Sandy Bridge Xeon falls back", "Prescott", {SB_CPUF_SSE3 | SB_CPUF_SSE42 | SB_CPUF_AVX, SB_VENDOR_INTEL, 6, 45},
+     LIB_0321, "Sandybridge,Nehalem"},
+    {"AVX-512 CPU, OS without AVX state", "Nehalem", {SB_CPUF_SSE3 | SB_CPUF_SSE42, SB_VENDOR_INTEL, 6, 85}, LIB_0326, ""},
+    {"a core this table does not know", "NeoverseN1", {0, SB_VENDOR_OTHER, 0, 0}, LIB_0326, ""},
+    {"Excavator known (AVX2, FMA4)", "Excavator", {AVX2_FMA, SB_VENDOR_AMD, 0x15, 0x60}, LIB_0321, ""},
+};
+
+ParameterizedTestParameters(blas_core, choice) {
+    return cr_make_param_array(choice_case, choice_cases, sizeof choice_cases / sizeof *choice_cases);
+}
+
+ParameterizedTest(choice_case *c, blas_core, choice) {
+    offered_by = libs[c->lib];
+    const char *out[8];
+    int n = sb_blas_better_cores(c->current, &c->cpu, offered, out, 8);
+    char got[200] = "";
+    for (int i = 0; i < n; i++) {
+        strcat(got, i ? "," : "");
+        strcat(got, out[i]);
+    }
+    cr_expect_str_eq(got, c->expect, "%s: got [%s], want [%s]", c->what, got, c->expect);
+}
+
+Test(blas_core, at_most_max) {
+    offered_by = lib_0326;
+    const char *out[2];
+    sb_cpu_features spr = {SPR, SB_VENDOR_INTEL, 6, 207};
+    cr_expect_eq(sb_blas_better_cores("Prescott", &spr, offered, out, 2), 2);
+}
+
+Test(blas_core, check_sgemm_matches_naive) {
+    cr_expect_leq(sb_blas_sgemm_error(), 1e-5, "the loaded OpenBLAS core's sgemm vs a naive product: %g",
+                  sb_blas_sgemm_error());
+}
+
+Test(blas_core, describe_names_library_version_core) {
+    char d[128];
+    sb_blas_describe(d, sizeof d);
+    int major = -1, minor = -1;
+    char core[64] = "";
+    cr_expect_eq(sscanf(d, "OpenBLAS %d.%d.%*d %63s", &major, &minor, core), 3, "'%s'", d);
+    cr_expect(core[0] != '\0', "'%s' names no core", d);
+}
+
+/* Through the binary: with OpenBLAS pretending to have fallen back to Prescott, the binary checks
+ * and switches to the best core this CPU and library allow (one stderr line), or keeps a
+ * machine-set OPENBLAS_CORETYPE and says so; with no better core it says nothing. */
+Test(blas_core, cli_switches_from_a_fallback) {
+    sb_cpu_features f;
+    sb_cpu_features_detect(&f);
+    const char *better[8];
+    int n = sb_blas_better_cores("Prescott", &f, sb_blas_offers, better, 8);
+    char dir[] = "/tmp/sb_blas_XXXXXX", cmd[4400], err[64], first[600];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    snprintf(cmd, sizeof cmd, "SEQBENCH_BLAS_ASSUME_CORE=Prescott OMP_NUM_THREADS=1 %s sgemm 64x64x64", tu_bin());
+    cr_assert_eq(tu_shell(cmd, err), 0);
+    int lines = tu_count_lines(err, first, sizeof first);
+    const char *machine = getenv("OPENBLAS_CORETYPE");
+    if (n == 0) {
+        cr_expect_eq(lines, 0, "no better core, yet: %s", first);
+    } else if (machine && machine[0]) {
+        cr_expect_eq(lines, 1);
+        cr_expect(strstr(first, "from the environment kept"), "%s", first);
+    } else {
+        cr_expect_eq(lines, 1);
+        cr_expect(strstr(first, "chose its Prescott kernels on this CPU; using "), "%s", first);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* FLOPs per cycle per core: lanes x FMA units x 2. */
+Test(hostcpu, flops_per_cycle) {
+    struct { sb_cpu_features f; int want; } cases[] = {
+        {{SPR, SB_VENDOR_INTEL, 6, 143}, 64},                         /* 2 x 512-bit FMA */
+        {{AVX512 | SB_CPUF_AVX512BF16, SB_VENDOR_AMD, 0x19, 0x11}, 32}, /* Zen 4: 2 x 256-bit */
+        {{AVX2_FMA, SB_VENDOR_AMD, 0x19, 0x01}, 32},                  /* Zen 3 */
+        {{AVX2_FMA, SB_VENDOR_AMD, 0x17, 0x01}, 16},                  /* Zen 1: 128-bit units */
+        {{AVX2_FMA, SB_VENDOR_INTEL, 6, 79}, 32},                     /* Broadwell */
+        {{SB_CPUF_SSE3 | SB_CPUF_AVX, SB_VENDOR_INTEL, 6, 45}, 16},   /* Sandy Bridge */
+        {{SB_CPUF_SSE3, SB_VENDOR_OTHER, 0, 0}, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        cr_expect_eq(sb_cpu_flops_per_cycle(&cases[i].f), cases[i].want, "case %zu", i);
+}
+
+Test(hostcpu, clock_and_bandwidth_are_plausible) {
+    double hz = sb_cpu_measured_hz(1);
+    cr_expect(hz > 2e8 && hz < 8e9, "measured clock %g Hz", hz);
+    sb_stream_result r;
+    cr_assert_eq(sb_stream_measure(1, 16 << 20, 2, &r), 0);
+    cr_expect(r.read_bps > 1e8 && r.triad_bps > 1e8 && r.copy_bps > 1e8, "%g %g %g", r.read_bps, r.copy_bps, r.triad_bps);
+}
