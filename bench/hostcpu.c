@@ -168,12 +168,11 @@ int sb_stream_measure(int threads, size_t bytes_per_array, int reps, sb_stream_r
     return sink == -1 ? 1 : 0; /* keeps the sums live */
 }
 
-double sb_cpu_peak_bw(void) {
-    static double peak = -1;
-    if (peak >= 0) return peak;
+double sb_cpu_peak_bw(int threads) {
+    static double peak[256];
+    int i = threads < 1 ? 1 : threads > 255 ? 255 : threads;
+    if (peak[i] > 0) return peak[i];
     sb_stream_result r;
-    peak = 0;
-    if (sb_stream_measure(omp_get_max_threads(), (size_t)128 << 20, 8, &r) == 0)
-        peak = r.read_bps > r.triad_bps ? r.read_bps : r.triad_bps;
-    return peak;
+    if (sb_stream_measure(i, (size_t)128 << 20, 5, &r) == 0) peak[i] = r.read_bps > r.triad_bps ? r.read_bps : r.triad_bps;
+    return peak[i];
 }

@@ -52,8 +52,8 @@ typedef struct sb_stream_result {
     size_t bytes_per_array;
 } sb_stream_result;
 int sb_stream_measure(int threads, size_t bytes_per_array, int reps, sb_stream_result *r);
-/* The run's bandwidth ceiling: the best of read and triad, measured once per process on all
- * OpenMP threads (~0.5 s); 0 when the arrays could not be allocated. */
-double sb_cpu_peak_bw(void);
+/* The run's bandwidth ceiling for `threads` threads: the best of read and triad, measured once per
+ * process and thread count (~0.5 s); 0 when the arrays could not be allocated. */
+double sb_cpu_peak_bw(int threads);
 
 #endif

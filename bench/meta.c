@@ -3,6 +3,8 @@
  * facts from sb_cuda_get_info (kernels/cuda_api.h); the git sha from `git rev-parse` next to the
  * binary at run time, else the SB_GIT_SHA the Makefile passed at build time. */
 #include "meta.h"
+#include "blas_core.h"
+#include "hostcpu.h"
 #include "timing.h"
 #include "../kernels/cpu_common.h"
 #include "commands.h"
@@ -113,6 +115,7 @@ void sb_meta_collect(sb_meta *m) {
     if (gethostname(m->host, sizeof m->host) != 0) snprintf(m->host, sizeof m->host, "unknown");
     m->host[sizeof m->host - 1] = '\0';
     cpu_facts(m);
+    sb_blas_describe(m->blas, sizeof m->blas);
     m->have_gpu = sb_cuda_get_info(&m->gpu) == SB_OK;
     if (m->have_gpu) {
         version_string(m->gpu.runtime_version, m->cuda, sizeof m->cuda);
@@ -149,7 +152,7 @@ void sb_machine_slug(const sb_meta *m, char *buf, size_t sz) {
     }
 }
 
-double sb_cpu_peak_flops(int threads) {
+double sb_cpu_best_sgemm_flops(int threads) {
     static double all_threads = -1;
     if (all_threads < 0) {
         enum { N = 1024, REPS = 5 };
@@ -175,6 +178,22 @@ double sb_cpu_peak_flops(int threads) {
     }
     int max = omp_get_max_threads();
     return all_threads * (threads < max ? (double)threads / max : 1.0);
+}
+
+const sb_cpu_roof *sb_cpu_roofline(int threads) {
+    static sb_cpu_roof roofs[256];
+    int i = threads < 1 ? 1 : threads > 255 ? 255 : threads;
+    sb_cpu_roof *r = &roofs[i];
+    if (r->note[0]) return r;
+    r->peak_flops = sb_cpu_hw_peak_flops(threads);
+    r->best_sgemm = sb_cpu_best_sgemm_flops(threads);
+    r->peak_bw = sb_cpu_peak_bw(threads);
+    char hw[96];
+    sb_cpu_hw_peak_describe(threads, hw, sizeof hw);
+    snprintf(r->note, sizeof r->note,
+             "CPU ceilings: %.1f GFLOP/s = %s, best sgemm 1024^3 this run %.1f GFLOP/s; %.1f GB/s = best STREAM read/triad this run",
+             r->peak_flops / 1e9, hw, r->best_sgemm / 1e9, r->peak_bw / 1e9);
+    return r;
 }
 
 int sb_pin_threads(sb_backend be) {
@@ -218,11 +237,14 @@ int cmd_info(int argc, char **argv) {
     printf("git_sha      %s\n", m.git_sha);
     printf("cpu_model    %s\n", m.cpu_model[0] ? m.cpu_model : "unknown");
     printf("cpu          %d cores, %d hardware threads, %d OpenMP threads\n", m.cores, m.pus, omp_get_max_threads());
-    if (m.cpu_mhz > 0)
-        printf("cpu_peak     %.1f GFLOP/s fp32 (OpenBLAS sgemm 1024^3 measured now, %d threads)\n",
-               sb_cpu_peak_flops(omp_get_max_threads()) / 1e9, omp_get_max_threads());
-    else
-        printf("cpu_peak     unknown (no clock in sysfs or /proc/cpuinfo)\n");
+    int th = omp_get_max_threads();
+    const sb_cpu_roof *roof = sb_cpu_roofline(th);
+    char hw[96];
+    sb_cpu_hw_peak_describe(th, hw, sizeof hw);
+    printf("blas         %s\n", m.blas);
+    printf("cpu_peak     %.1f GFLOP/s fp32 = %s (best OpenBLAS sgemm 1024^3 now: %.1f)\n", roof->peak_flops / 1e9, hw,
+           roof->best_sgemm / 1e9);
+    printf("cpu_bw       %.1f GB/s (best STREAM read/triad now, %d threads)\n", roof->peak_bw / 1e9, th);
     printf("cuda_built   %s\n", sb_cuda_compiled() ? "yes" : "no");
     if (!m.have_gpu) {
         printf("gpu          none (%s)\n", sb_last_error());

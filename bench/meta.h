@@ -18,18 +18,27 @@ typedef struct sb_meta {
     int have_gpu;
     sb_cuda_info gpu;     /* zeros without a GPU */
     char cuda[16], driver[32]; /* "13.0", "580.159.04" (NVML; else the driver API version); empty without a GPU */
+    char blas[96];        /* "OpenBLAS 0.3.21 Cooperlake": library, version, core (the cpu backend's) */
 } sb_meta;
 
 /* Fills m (never fails: unknown fields stay empty/zero). */
 void sb_meta_collect(sb_meta *m);
 /* "h100-80gb-hbm3" for a GPU machine, "cpu-<model>-<pus>t" otherwise. */
 void sb_machine_slug(const sb_meta *m, char *buf, size_t sz);
-/* The CPU's fp32 ceiling for pct_peak_flops: OpenBLAS sgemm measured on this machine (a 1024^3
- * product, best of 5, all OpenMP threads), not clock x FMA width: on VMs the reported clock and
- * the vector units (AVX2 vs AVX-512, Zen 4's double-pumped 512-bit FMA, turbo) make a datasheet
- * peak wrong by up to 2x either way (seen here: 247 GFLOP/s measured, 166 "peak" from 2 cores x
- * 2596 MHz x 32). Measured once per process; per-thread share for fewer threads. */
-double sb_cpu_peak_flops(int threads);
+/* The best OpenBLAS sgemm of the run (a 1024^3 product, best of 5, all OpenMP threads; per-thread
+ * share for fewer threads), stated beside the hardware ceiling (bench/hostcpu.h) in cpu rows'
+ * notes: pct_peak_flops is relative to the hardware (SPEC §14), which a mis-chosen BLAS core or a
+ * VM's clock cannot flatter. Measured once per process. */
+double sb_cpu_best_sgemm_flops(int threads);
+
+/* The CPU ceilings of a host row with `threads` threads (measured once per process and thread
+ * count): hardware fp32 FLOP/s, memory bandwidth (bytes/s, STREAM-like), and a note that says
+ * where they come from and names the run's best sgemm. */
+typedef struct sb_cpu_roof {
+    double peak_flops, peak_bw, best_sgemm;
+    char note[256];
+} sb_cpu_roof;
+const sb_cpu_roof *sb_cpu_roofline(int threads);
 
 /* Binds the OpenMP threads to distinct cores with hwloc (thread i -> core i mod cores) and
  * returns how many threads the backend runs with: the OpenMP thread count for cpu, 1 for ref

@@ -168,6 +168,7 @@ static void fill_meta(sb_row *row, const run_ctx *rc, const sb_point *p) {
     sb_row_set(row, SB_COL_HOST, "%s", m->host);
     sb_row_set(row, SB_COL_CPU_MODEL, "%s", m->cpu_model);
     sb_row_int(row, SB_COL_THREADS, rc->threads[p->backend]);
+    if (p->backend == SB_CPU) sb_row_set(row, SB_COL_BLAS, "%s", m->blas);
     if (m->have_gpu) {
         sb_row_set(row, SB_COL_GPU, "%s", m->gpu.name);
         sb_row_int(row, SB_COL_GPU_SMS, m->gpu.sms);
@@ -232,13 +233,10 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
         if (m->gpu.peak_bf16_tflops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops / m->gpu.peak_bf16_tflops);
         if (m->gpu.peak_bw_gbps > 0) sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps / m->gpu.peak_bw_gbps);
     } else if (p->backend != SB_CUDA) {
-        int th = rc->threads[p->backend];
-        double peak = sb_cpu_peak_flops(th);
-        if (peak > 0) {
-            sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * flops / (s->median * 1e-3) / peak);
-            sb_row_note(row, "CPU peak %.1f GFLOP/s = OpenBLAS sgemm 1024^3 measured in this run on %d thread%s; no CPU bandwidth peak",
-                        peak / 1e9, th, th == 1 ? "" : "s");
-        }
+        const sb_cpu_roof *roof = sb_cpu_roofline(rc->threads[p->backend]);
+        if (roof->peak_flops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops * 1e12 / roof->peak_flops);
+        if (roof->peak_bw > 0) sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps * 1e9 / roof->peak_bw);
+        sb_row_note(row, "%s", roof->note);
     }
 }
 

@@ -1,5 +1,6 @@
 # (d) achieved FLOP/s and bandwidth as % of the ceilings of the run (GPU: tensor-core FLOP/s and
-# DRAM bandwidth of the device; CPU: the run's sgemm FLOP/s; no panel for a ceiling not known).
+# DRAM bandwidth of the device; CPU: cores x measured clock x FLOP/cycle, and the memory bandwidth
+# of a STREAM-like probe in the run; no panel for a ceiling not known).
 load plotsdir.'/common.gp'
 set logscale y
 call plotsdir.'/figure.gp' 'fig_d_peak' 'd' 'd_flops d_bw' d_title

@@ -8,6 +8,7 @@
 
 #include "test_util.h"
 #include "../bench/blas_core.h"
+#include "../bench/csvio.h"
 #include "../bench/hostcpu.h"
 
 #include <stdio.h>
@@ -152,4 +153,33 @@ Test(hostcpu, clock_and_bandwidth_are_plausible) {
     sb_stream_result r;
     cr_assert_eq(sb_stream_measure(1, 16 << 20, 2, &r), 0);
     cr_expect(r.read_bps > 1e8 && r.triad_bps > 1e8 && r.copy_bps > 1e8, "%g %g %g", r.read_bps, r.copy_bps, r.triad_bps);
+}
+
+/* A cpu row names the BLAS library, version and core, and carries both CPU ceilings (SPEC §14). */
+Test(hostcpu, cpu_rows_name_blas_and_both_ceilings) {
+    char dir[] = "/tmp/sb_roof_XXXXXX", cmd[4400], err[64], csv[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    snprintf(csv, sizeof csv, "%s/out.csv", dir);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers mamba --levels layer --modes decode --ctx 32 --backend cpu --out %s",
+             tu_bin(), csv);
+    cr_assert_eq(tu_shell(cmd, err), 0);
+    sb_table t;
+    cr_assert_eq(sb_table_read(csv, &t), SB_OK);
+    int blas = sb_table_col(&t, "blas"), bw = sb_table_col(&t, "pct_peak_bw"), fl = sb_table_col(&t, "pct_peak_flops"),
+        note = sb_table_col(&t, "note");
+    cr_assert(blas >= 0 && bw >= 0 && fl >= 0 && note >= 0);
+    cr_assert_gt(t.nrows, 0);
+    char want[128];
+    sb_blas_describe(want, sizeof want);
+    for (size_t i = 0; i < t.nrows; i++) {
+        cr_expect_str_eq(t.rows[i][blas], want);
+        cr_expect(atof(t.rows[i][bw]) > 0, "pct_peak_bw '%s'", t.rows[i][bw]);
+        cr_expect(atof(t.rows[i][fl]) > 0, "pct_peak_flops '%s'", t.rows[i][fl]);
+        cr_expect(strstr(t.rows[i][note], "FLOP/cycle, best sgemm 1024^3 this run"), "%s", t.rows[i][note]);
+        cr_expect(strstr(t.rows[i][note], "GB/s = best STREAM read/triad this run"), "%s", t.rows[i][note]);
+    }
+    sb_table_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
 }
