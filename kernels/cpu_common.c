@@ -9,6 +9,10 @@
 void cpu_linear_ex(const float *x, int ldx, const float *W, int ldw, float *y, int ldy, int M, int K, int N,
                    float beta) {
     if (M <= 0 || N <= 0) return;
+    if (M == 1) { /* one token (decode at B=1): sgemm would pack all of W first, sgemv streams it once */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, W, ldw, x, 1, beta, y, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, ldx, W, ldw, beta, y, ldy);
 }
 

@@ -7,6 +7,7 @@
 #include <criterion/parameterized.h>
 
 #include "test_util.h"
+#include "../kernels/cpu_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -86,4 +87,31 @@ Test(cpu_kernels, kv_cache_that_cannot_fit_is_enomem) {
     sb_layer *L = NULL;
     cr_expect_eq(sb_layer_create(&o, &L), SB_ENOMEM, "%s", sb_last_error());
     cr_expect_null(L);
+}
+
+/* cpu_linear_ex against a naive product: one row (the sgemv path of decode at B=1) and several
+ * (sgemm), a slice of a wider weight (ldw > K), row strides, beta 0 and 1. */
+Test(cpu_kernels, linear_one_row_and_many) {
+    enum { K = 37, N = 29, LDW = 41, LDX = 40, LDY = 33 };
+    for (int M = 1; M <= 3; M += 2)
+        for (int b = 0; b <= 1; b++) {
+            float x[3 * LDX], W[N * LDW], y[3 * LDY], y0[3 * LDY];
+            sb_rng r;
+            sb_rng_seed(&r, 5 + M + b);
+            sb_fill_normal(x, sizeof x / sizeof *x, &r, 0, 1);
+            sb_fill_normal(W, sizeof W / sizeof *W, &r, 0, 1);
+            sb_fill_normal(y0, sizeof y0 / sizeof *y0, &r, 0, 1);
+            memcpy(y, y0, sizeof y);
+            cpu_linear_ex(x, LDX, W, LDW, y, LDY, M, K, N, (float)b);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < LDY; j++) {
+                    double want = y0[i * LDY + j]; /* columns past N are left alone */
+                    if (j < N) {
+                        want = b ? want : 0;
+                        for (int k = 0; k < K; k++) want += (double)x[i * LDX + k] * W[j * LDW + k];
+                    }
+                    cr_expect(fabs(y[i * LDY + j] - want) <= 1e-4 * (1 + fabs(want)), "M %d beta %d y[%d][%d] %g vs %g", M, b, i,
+                              j, y[i * LDY + j], want);
+                }
+        }
 }
