@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run_all.sh: the main job of seqbench, start to end:
-#   deps -> build -> bench (paper preset on a GPU, else the cpu preset) -> figures -> summary
-#   -> report page.
+#   deps -> build -> bench (paper preset on a GPU, else the cpu preset and its eager-PyTorch peers,
+#   bench/peers/run_cpu_peers.sh: skipped without torch) -> figures -> summary -> report page.
 # The results CSV lands in results/<machine>/<preset>-<utc>.csv, the figures in
 # plots/out/<machine>/<preset>-<utc>/, the page (`seqbench report`: all numbers, figures and the
 # command that reproduces the run) next to the CSV as <preset>-<utc>.md. Extra arguments go to
@@ -14,6 +14,8 @@ bin=build/seqbench
 if $bin info --has-gpu; then echo "run_all: GPU found: paper preset"; else echo "run_all: no GPU: cpu preset (<= 5 min)"; fi
 csv=$($bin run "$@")   # progress on stderr, the CSV path on stdout
 echo
+# without a GPU: eager PyTorch peers of the cpu layers in the same CSV, if torch can be imported
+$bin info --has-gpu || bench/peers/run_cpu_peers.sh "$csv"
 plots/make_plots.sh "$csv"
 echo
 $bin summary "$csv"

@@ -18,40 +18,16 @@ import csv
 import datetime
 import os
 import socket
-import subprocess
 import sys
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-VENV = os.path.join(REPO, "build", "peers-venv")
 
 sys.path.insert(0, HERE)
 from peer_common import COLUMNS, CpuTimer, SampleRule, stats, attention_counts  # noqa: E402
+from peer_common import install_torch, import_torch_or_exit  # noqa: E402
 from peer_common import _cpu_model as cpu_model, _git_sha as git_sha  # noqa: E402
-
-
-def install():
-    """Creates the venv and installs torch from PyPI into it (the only registry we use)."""
-    if not os.path.exists(os.path.join(VENV, "bin", "python")):
-        subprocess.check_call([sys.executable, "-m", "venv", VENV])
-    pip = os.path.join(VENV, "bin", "pip")
-    subprocess.check_call([pip, "install", "--upgrade", "pip"])
-    subprocess.check_call([pip, "install", "torch", "numpy"])  # numpy: torch warns without it
-    print(f"torch installed in {VENV}; run the script again without --install", file=sys.stderr)
-
-
-def import_torch():
-    """torch from this interpreter, else from our venv (re-executing the script with its python)."""
-    try:
-        import torch  # noqa: F401
-        return torch
-    except ImportError:
-        vpy = os.path.join(VENV, "bin", "python")
-        # a venv's python is a symlink to the system one: tell them apart by sys.prefix
-        if os.path.exists(vpy) and os.path.realpath(sys.prefix) != os.path.realpath(VENV):
-            os.execv(vpy, [vpy] + sys.argv)
-        sys.exit("torch_cpu_sdpa.py: torch is not installed; run it once with --install")
 
 
 def main():
@@ -65,9 +41,9 @@ def main():
     ap.add_argument("--out", help="append rows to this CSV (header written if new); default stdout")
     a = ap.parse_args()
     if a.install:
-        install()
+        install_torch()
         return
-    torch = import_torch()
+    torch = import_torch_or_exit("torch_cpu_sdpa.py")
     threads = a.threads or int(os.environ.get("OMP_NUM_THREADS", 0) or os.cpu_count())
     torch.set_num_threads(threads)
     sdpa = torch.nn.functional.scaled_dot_product_attention
