@@ -34,11 +34,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peer_common as pc  # noqa: E402
 
+try:  # the eager TTT op's LayerNorm and its L2 gradient (needs torch; main() re-executes with it)
+    from ttt_torch_dual import layer_norm, ln_l2_bwd  # noqa: E402
+except ImportError:
+    layer_norm = ln_l2_bwd = None
+
 torch = pc.torch  # None without torch: main() then finds build/peers-venv or exits 3
 F = torch.nn.functional if torch else None
 
 LAYERS = ("attention", "mamba", "ttt_linear", "ttt_mlp")
-MINI_BATCH, EPS, CONV = 16, 1e-6, 4
+MINI_BATCH, CONV = 16, 4
 
 
 # ---- weights ---------------------------------------------------------------------------------------
@@ -178,20 +183,6 @@ def mamba_step(P, S, x, N, R):
 
 
 # ---- TTT (ttt-lm-pytorch ttt.py, Mamba backbone) ---------------------------------------------------
-def layer_norm(z, gamma, beta, eps=EPS):
-    mu = z.mean(-1, keepdim=True)
-    std = torch.sqrt(((z - mu) ** 2).mean(-1, keepdim=True) + eps)
-    xhat = (z - mu) / std
-    return gamma * xhat + beta, xhat, std
-
-
-def ln_l2_bwd(z, target, gamma, beta, eps=EPS):
-    d = z.shape[-1]
-    y, xhat, std = layer_norm(z, gamma, beta, eps)
-    gh = gamma * (y - target)
-    return (d * gh - gh.sum(-1, keepdim=True) - xhat * (gh * xhat).sum(-1, keepdim=True)) / (d * std)
-
-
 def gelu_tanh(x):
     return F.gelu(x, approximate="tanh")
 
@@ -242,15 +233,22 @@ def _tau(P):
     return torch.clamp(1.0 / torch.arange(1, MINI_BATCH + 1) + P["token_idx"], min=0)
 
 
+def mini_batches(P, XQ, XK, XV, lr):
+    """Per mini-batch of 16 tokens (the last one shorter): its rows s..e-1 of q, k, v and
+    eta_ij = tau_i * alpha_j [B, H, r, r]."""
+    tau_all, T = _tau(P), XQ.shape[2]
+    for s in range(0, T, MINI_BATCH):
+        e = min(s + MINI_BATCH, T)
+        eta = tau_all[:e - s].view(e - s, 1) * lr[:, :, s:e].unsqueeze(-2)
+        yield s, e, XQ[:, :, s:e], XK[:, :, s:e], XV[:, :, s:e], eta
+
+
 def ttt_linear_dual(P, XQ, XK, XV, lr, H):
     B, _, T, d = XQ.shape
     W, b = P["W1"].expand(B, H, d, d), P["b1"].expand(B, H, 1, d)
-    g, be, tau_all = P["norm_w"].view(1, H, 1, d), P["norm_b"].view(1, H, 1, d), _tau(P)
+    g, be = P["norm_w"].view(1, H, 1, d), P["norm_b"].view(1, H, 1, d)
     O = torch.empty_like(XQ)
-    for s in range(0, T, MINI_BATCH):
-        e = min(s + MINI_BATCH, T)
-        q, k, v, alpha = XQ[:, :, s:e], XK[:, :, s:e], XV[:, :, s:e], lr[:, :, s:e]
-        eta = tau_all[:e - s].view(e - s, 1) * alpha.unsqueeze(-2)
+    for s, e, q, k, v, eta in mini_batches(P, XQ, XK, XV, lr):
         G = ln_l2_bwd(k @ W + b, v - k, g, be)
         A = torch.tril(q @ k.transpose(-1, -2))
         zbar = q @ W - (eta * A) @ G + b - torch.tril(eta) @ G
@@ -265,12 +263,9 @@ def ttt_mlp_dual(P, XQ, XK, XV, lr, H):
     B, _, T, d = XQ.shape
     W1, b1 = P["W1"].expand(B, H, d, 4 * d), P["b1"].expand(B, H, 1, 4 * d)
     W2, b2 = P["W2"].expand(B, H, 4 * d, d), P["b2"].expand(B, H, 1, d)
-    g, be, tau_all = P["norm_w"].view(1, H, 1, d), P["norm_b"].view(1, H, 1, d), _tau(P)
+    g, be = P["norm_w"].view(1, H, 1, d), P["norm_b"].view(1, H, 1, d)
     O = torch.empty_like(XQ)
-    for s in range(0, T, MINI_BATCH):
-        e = min(s + MINI_BATCH, T)
-        q, k, v, alpha = XQ[:, :, s:e], XK[:, :, s:e], XV[:, :, s:e], lr[:, :, s:e]
-        eta = tau_all[:e - s].view(e - s, 1) * alpha.unsqueeze(-2)
+    for s, e, q, k, v, eta in mini_batches(P, XQ, XK, XV, lr):
         Z1 = k @ W1 + b1
         X2 = gelu_tanh(Z1)
         G2 = ln_l2_bwd(X2 @ W2 + b2, v - k, g, be)
@@ -304,6 +299,14 @@ def ttt_decode_state(P, gen, B, T, H, D, mlp):
     return S
 
 
+def ttt_mlp_grads(S, k, v, g, be):
+    """TTT-MLP's inner gradients at the mini-batch-start parameters of S: X2, G1, G2."""
+    Z1 = k @ S["W1"] + S["b1"]
+    X2 = gelu_tanh(Z1)
+    G2 = ln_l2_bwd(X2 @ S["W2"] + S["b2"], v - k, g, be)
+    return X2, (G2 @ S["W2"].transpose(-1, -2)) * gelu_bwd(Z1), G2
+
+
 def ttt_step(P, S, x, H, mlp):
     """One token at position T: gradients at the mini-batch-start parameters accumulated (SPEC §3.3,
     ttt.py's decode cache); returns the output and leaves S as it was (the step is not committed)."""
@@ -313,10 +316,7 @@ def ttt_step(P, S, x, H, mlp):
     q, k, v, alpha = XQ, XK, XV, lr.unsqueeze(-1)                      # [B, H, 1, d], alpha [B, H, 1, 1]
     g, be, tau = P["norm_w"].view(1, H, 1, d), P["norm_b"].view(1, H, 1, d), _tau(P)[m]
     if mlp:
-        Z1 = k @ S["W1"] + S["b1"]
-        X2 = gelu_tanh(Z1)
-        G2 = ln_l2_bwd(X2 @ S["W2"] + S["b2"], v - k, g, be)
-        G1 = (G2 @ S["W2"].transpose(-1, -2)) * gelu_bwd(Z1)
+        X2, G1, G2 = ttt_mlp_grads(S, k, v, g, be)
         W1 = S["W1"] - tau * (S["GW1"] + k.transpose(-1, -2) @ (alpha * G1))
         b1 = S["b1"] - tau * (S["Gb1"] + alpha * G1)
         W2 = S["W2"] - tau * (S["GW2"] + X2.transpose(-1, -2) @ (alpha * G2))
@@ -406,10 +406,7 @@ def _state_after_prefill(layer, x):
     for t in range(n0, T):
         k, v, a = XK[:, :, t:t + 1], XV[:, :, t:t + 1], lr[:, :, t:t + 1].unsqueeze(-1)
         if layer.mlp:
-            Z1 = k @ S["W1"] + S["b1"]
-            X2 = gelu_tanh(Z1)
-            G2 = ln_l2_bwd(X2 @ S["W2"] + S["b2"], v - k, g, be)
-            G1 = (G2 @ S["W2"].transpose(-1, -2)) * gelu_bwd(Z1)
+            X2, G1, G2 = ttt_mlp_grads(S, k, v, g, be)
             S["GW1"] += k.transpose(-1, -2) @ (a * G1)
             S["Gb1"] += a * G1
             S["GW2"] += X2.transpose(-1, -2) @ (a * G2)
@@ -480,6 +477,9 @@ def main():
     p.add_argument("--modes", default="prefill,decode")
     p.add_argument("--threads", type=int, default=0, help="0: our rows' thread count, else OMP_NUM_THREADS or all CPUs")
     p.add_argument("--counts-from", default=None, help="our results CSV of the same run (counts, ceilings, threads)")
+    p.add_argument("--interleave-with", metavar="SEQBENCH", default=None,
+                   help="measure ours around each point too: SEQBENCH run of the same point (cpu backend) before "
+                        "and after the peer, into OUT.ours1.csv and OUT.ours2.csv (one interleaved run)")
     p.add_argument("--install", action="store_true", help="create build/peers-venv and pip install torch (PyPI)")
     p.add_argument("--selftest", action="store_true")
     a = p.parse_args()
@@ -487,7 +487,7 @@ def main():
         pc.install_torch()
         return 0
     global torch, F
-    torch = pc.import_torch_or_exit("torch_cpu_layers.py")
+    torch = pc.import_torch_or_exit("torch_cpu_layers.py")  # with torch missing, re-executes or exits
     F = torch.nn.functional
     if a.selftest:
         return selftest()
@@ -508,9 +508,24 @@ def main():
         for name in layers:
             cfg = config(a.config, name)
             for mode in a.modes.split(","):
+                if a.interleave_with:
+                    run_ours(a, name, mode, T, 1)
+                    ours.update(our_rows(a.out + ".ours1.csv"))
+                    if not peer.peaks:
+                        peer.peaks = ceilings(ours)
                 run_point(peer, name, cfg, mode, a.batch, T, ours.get((name, mode, a.batch, T)), a.config)
+                if a.interleave_with:
+                    run_ours(a, name, mode, T, 2)
     peer.summary("torch_cpu_layers")
     return 0
+
+
+def run_ours(a, name, mode, T, which):
+    """Our cpu backend on one point (every impl), appended to OUT.ours<which>.csv."""
+    import subprocess
+    subprocess.run([a.interleave_with, "run", "--preset", "cpu-full", "--config", a.config, "--layers", name,
+                    "--levels", "layer", "--modes", mode, "--ctx", str(T), "--batch", str(a.batch), "--backend", "cpu",
+                    "--out", f"{a.out}.ours{which}.csv", "--resume"], stdout=subprocess.DEVNULL, check=False)
 
 
 def run_point(peer, name, cfg, mode, B, T, ours, config_name):
