@@ -190,8 +190,9 @@ const sb_cpu_roof *sb_cpu_roofline(int threads) {
     r->peak_bw = sb_cpu_peak_bw(threads);
     char hw[96];
     sb_cpu_hw_peak_describe(threads, hw, sizeof hw);
+    /* no comma: notes stay one plain field (tests cut the first columns with cut -d,) */
     snprintf(r->note, sizeof r->note,
-             "CPU ceilings: %.1f GFLOP/s = %s, best sgemm 1024^3 this run %.1f GFLOP/s; %.1f GB/s = best STREAM read/triad this run",
+             "CPU ceilings: %.1f GFLOP/s = %s (best sgemm 1024^3 this run %.1f GFLOP/s); %.1f GB/s = best STREAM read/triad this run",
              r->peak_flops / 1e9, hw, r->best_sgemm / 1e9, r->peak_bw / 1e9);
     return r;
 }
