@@ -11,6 +11,7 @@
 #   make kernel-gate  that report vs the committed one (CI; fails on spills, +8 registers, loop +2%)
 #   make speed-gate   callgrind instruction counts of the CPU kernels vs results/speed-gate/<arch>.csv
 #   make speed-gate-update  rewrite that baseline on purpose (commit it with the reason)
+#   make slurm-test   a sharded ci sweep through a real single-node Slurm (tests/slurm/run.sh; root, CI)
 #   make deps         install missing Debian packages (scripts/deps.sh)
 #   make asan-test    the tests under AddressSanitizer + UBSan (separate build dir)
 #   make fuzz         each libFuzzer target (fuzz/) FUZZ_SECONDS s under ASan + UBSan (clang, build-fuzz/)
@@ -72,7 +73,7 @@ TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
 .PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test emu-test speed-gate \
-        speed-gate-update speedgate-bin cuda-objects fuzz
+        speed-gate-update speedgate-bin cuda-objects fuzz slurm-test
 
 all: announce $(BUILD)/seqbench
 
@@ -138,6 +139,10 @@ emu-test:
 
 deps:
 	@scripts/deps.sh
+
+# The sharded sweep through Slurm: munged, slurmctld and slurmd on loopback, a 3-task array + merge.
+slurm-test: all
+	SEQBENCH_BIN=$(BUILD)/seqbench tests/slurm/run.sh
 
 # ---- benchmarks (bench/, plots/) -------------------------------------------------------------
 # The sha goes into the binary as a fallback for machines where `git rev-parse` cannot run.

@@ -175,11 +175,11 @@ int sb_parse_run_opts(int argc, char **argv, sb_run_opts *o) {
     memset(o, 0, sizeof *o);
     o->seed = 1234;
     const char *preset = NULL, *layers = NULL, *levels = NULL, *modes = NULL, *ctx = NULL, *batch = NULL,
-               *backend = NULL, *impl = NULL, *config = NULL, *out = NULL, *seed = NULL;
+               *backend = NULL, *impl = NULL, *config = NULL, *out = NULL, *seed = NULL, *shard = NULL;
     struct { const char *flag; const char **dst; } valued[] = {
         {"--preset", &preset}, {"--layers", &layers}, {"--levels", &levels}, {"--modes", &modes},
         {"--ctx", &ctx}, {"--batch", &batch}, {"--backend", &backend}, {"--impl", &impl},
-        {"--config", &config}, {"--out", &out}, {"--seed", &seed},
+        {"--config", &config}, {"--out", &out}, {"--seed", &seed}, {"--shard", &shard},
     };
     for (int i = 1; i < argc; i++) {
         int known = 0;
@@ -236,9 +236,10 @@ int sb_parse_run_opts(int argc, char **argv, sb_run_opts *o) {
         if (!sb_parse_backend(backend, &be)) return sb_usage_error("run: unknown backend '%s' (ref, cpu, cuda)", backend);
         o->backend = (int)be;
     }
-    if (p->needs_gpu && !backend && !sb_backend_available(SB_CUDA))
+    /* --dry-run only plans: a GPU preset can be listed (and its shards split) on a login node */
+    if (!o->dry_run && p->needs_gpu && !backend && !sb_backend_available(SB_CUDA))
         return sb_usage_error("run: preset %s needs a CUDA GPU and this machine has none (try --preset cpu)", p->name);
-    if (o->backend >= 0 && !sb_backend_available((sb_backend)o->backend))
+    if (!o->dry_run && o->backend >= 0 && !sb_backend_available((sb_backend)o->backend))
         return sb_usage_error("run: backend %s is not available here%s", sb_backend_name((sb_backend)o->backend),
                               o->backend == SB_CUDA ? " (no CUDA device; try --preset cpu)" : "");
     if (impl) {
@@ -267,6 +268,9 @@ int sb_parse_run_opts(int argc, char **argv, sb_run_opts *o) {
         snprintf(o->out, sizeof o->out, "%s", out);
     }
     if (o->resume && !out) return sb_usage_error("run: --resume needs --out FILE (the CSV to continue)");
+    /* --shard wins; else a Slurm array task is a shard of the sweep (scripts/slurm/sweep.sbatch) */
+    if (shard ? !sb_shard_parse(shard, &o->shard) : sb_shard_from_slurm(&o->shard) < 0)
+        return sb_usage_error("run: %s", sb_last_error());
     return 0;
 }
 

@@ -108,6 +108,12 @@ static double predict_point_s(const history *h, const sb_point *p, const sb_samp
     return build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0));
 }
 
+double sb_point_prior_s(const sb_point *p, const sb_preset *ps) {
+    history none = {0};
+    double call_s, build_s;
+    return predict_point_s(&none, p, &ps->rule, &call_s, &build_s);
+}
+
 static void history_add(history *h, const sb_point *p, double call_s) {
     if (h->n == h->cap) {
         int cap = h->cap ? 2 * h->cap : 64;
@@ -156,6 +162,8 @@ static unsigned fields_used(const sb_layer_desc *d, sb_level level) {
 typedef struct {
     sb_meta meta;
     int threads[SB_NBACKENDS];
+    const sb_run_opts *opts;
+    int planned; /* points of the whole plan (a shard measures some of them) */
 } run_ctx;
 
 static void fill_meta(sb_row *row, const run_ctx *rc, const sb_point *p) {
@@ -174,6 +182,11 @@ static void fill_meta(sb_row *row, const run_ctx *rc, const sb_point *p) {
         sb_row_int(row, SB_COL_GPU_SMS, m->gpu.sms);
         sb_row_set(row, SB_COL_CUDA, "%s", m->cuda);
         sb_row_set(row, SB_COL_DRIVER, "%s", m->driver);
+    }
+    const sb_shard *sh = &rc->opts->shard;
+    if (sh->count) { /* seqbench merge reads the plan's size and preset back from the note */
+        sb_row_set(row, SB_COL_SHARD, "%d/%d", sh->index, sh->count);
+        sb_row_note(row, "shard %d/%d of the %d points of preset %s", sh->index, sh->count, rc->planned, rc->opts->preset->name);
     }
 }
 
@@ -284,10 +297,11 @@ static int mkdir_parents(const char *path) {
 }
 
 static void default_out(const run_ctx *rc, const sb_preset *p, char *out, size_t sz) {
-    char slug[160], utc[32];
+    char slug[160], utc[32], shard[32] = "";
     sb_machine_slug(&rc->meta, slug, sizeof slug);
     sb_utc_now(utc, sizeof utc, 1);
-    snprintf(out, sz, "results/%s/%s-%s.csv", slug, p->name, utc);
+    if (rc->opts->shard.count) snprintf(shard, sizeof shard, "-shard%dof%d", rc->opts->shard.index, rc->opts->shard.count);
+    snprintf(out, sz, "results/%s/%s-%s%s.csv", slug, p->name, utc, shard);
 }
 
 /* Opens the CSV: a new file with its header, or (resume) the existing one for appending (an empty
@@ -335,8 +349,12 @@ static void progress(int i, int n, const sb_point *p, const sb_row *row, double 
 }
 
 /* ---- seqbench run ------------------------------------------------------------------------------ */
-static void dry_run(const sb_point *pts, int n, const sb_run_opts *o) {
-    printf("preset %s: %d points\n", o->preset->name, n);
+static void dry_run(const sb_point *pts, int n, const sb_run_opts *o, int planned, double share) {
+    if (o->shard.count)
+        printf("preset %s, shard %d/%d: %d of %d points (%.0f%% of the predicted cost)\n", o->preset->name, o->shard.index,
+               o->shard.count, n, planned, 100 * share);
+    else
+        printf("preset %s: %d points\n", o->preset->name, n);
     for (int i = 0; i < n; i++) {
         char key[1024];
         point_key(&pts[i], key, sizeof key);
@@ -349,11 +367,15 @@ int cmd_run(int argc, char **argv) {
     int rc = sb_parse_run_opts(argc, argv, &o);
     if (rc) return rc;
     sb_point *pts;
-    int n = sb_plan_points(&o, &pts);
+    int n = sb_plan_points(&o, &pts), planned = n;
     if (n < 0) return 2;
-    if (o.dry_run) { dry_run(pts, n, &o); free(pts); return 0; }
+    double share;
+    if ((n = sb_shard_select(pts, n, &o.shard, o.preset, &share)) < 0) { free(pts); return sb_usage_error("out of memory"); }
+    if (o.shard.count) fprintf(stderr, "seqbench: shard %d/%d (%s): %d of %d planned points\n", o.shard.index, o.shard.count,
+                               o.shard.origin, n, planned);
+    if (o.dry_run) { dry_run(pts, n, &o, planned, share); free(pts); return 0; }
 
-    run_ctx ctx;
+    run_ctx ctx = {.opts = &o, .planned = planned};
     sb_meta_collect(&ctx.meta);
     char out[4096];
     if (o.out[0]) snprintf(out, sizeof out, "%s", o.out);

@@ -35,6 +35,12 @@ const sb_preset *sb_default_preset(void);
 /* Comma-separated names of every preset (for messages). */
 const char *sb_preset_names(void);
 
+/* Shard I of N (1-based) of a sweep's planned points (bench/shard.c); count 0 = the whole plan. */
+typedef struct sb_shard {
+    int index, count;
+    char origin[80]; /* "--shard" or the Slurm variables it came from (messages) */
+} sb_shard;
+
 typedef struct sb_run_opts {
     const sb_preset *preset;
     const sb_layer_desc *layers[SB_MAX_LAYERS];
@@ -49,6 +55,7 @@ typedef struct sb_run_opts {
     char out[4096];               /* "" = the default path */
     int resume, dry_run;
     uint64_t seed;
+    sb_shard shard;               /* --shard I/N, else SLURM_ARRAY_TASK_*; count 0 = unsharded */
 } sb_run_opts;
 
 /* Parses `run` options over the preset's defaults. Returns 0, or 2 after printing one line. */
@@ -71,6 +78,20 @@ typedef struct sb_point {
 /* Expands the options into points (layer, level, impl, mode, batch, ascending ctx).
  * Returns the count, or -1 after printing one line (exit 2). *pts is malloc'ed. */
 int sb_plan_points(const sb_run_opts *o, sb_point **pts);
+
+/* "I/N" with 1 <= I <= N (1/1 is the whole plan: count 0). 1, or 0 with the message in sb_last_error(). */
+int sb_shard_parse(const char *spec, sb_shard *s);
+/* The shard of a Slurm job-array task: SLURM_ARRAY_TASK_ID, _COUNT, _MIN (and _STEP). 1 when set,
+ * 0 when this is no array task (or an array of one), -1 when they do not name one of COUNT tasks (sb_last_error()). */
+int sb_shard_from_slurm(sb_shard *s);
+/* Keeps, in plan order, the points of shard s: the planned points are dealt to the shards by
+ * predicted cost (longest first, each to the least loaded shard; see docs/DESIGN.md), so every
+ * process that plans the same sweep computes the same split. Returns the count kept; *share
+ * (may be NULL) gets the shard's fraction of the whole predicted cost. */
+int sb_shard_select(sb_point *pts, int n, const sb_shard *s, const sb_preset *ps, double *share);
+/* The cost of a point predicted before anything is measured (the budget predictor's prior rates
+ * and the preset's sample rule): a deterministic function of the point and the preset. */
+double sb_point_prior_s(const sb_point *p, const sb_preset *ps);
 
 /* The outcome of one point. */
 typedef struct sb_point_result {

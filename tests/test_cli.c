@@ -62,6 +62,12 @@ ParameterizedTestParameters(cli, bad_input) {
         {"--seed -3", "seed", 1, 0},
         {"--backend cuda", "not available", 1, 1},
         {"--preset paper", "needs a CUDA GPU", 0, 1},
+        {"--shard 0/3", "--shard wants I/N", 1, 0},
+        {"--shard 4/3", "--shard wants I/N", 1, 0},
+        {"--shard 3", "--shard wants I/N", 1, 0},
+        {"--shard a/b", "--shard wants I/N", 0, 0},
+        {"--shard 1/0", "--shard wants I/N", 1, 0},
+        {"--shard -1/3", "--shard wants I/N", 1, 0},
     };
     return cr_make_param_array(cli_case, cases, sizeof cases / sizeof *cases);
 }
