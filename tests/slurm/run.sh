@@ -86,4 +86,7 @@ planned=$(grep -c '|' "$work/plan.txt")
 rows=$(($(wc -l <"$work/out/merged.csv") - 1))
 [ "$rows" -eq "$planned" ] || fail "merged.csv has $rows rows for $planned planned points"
 ls "$work"/out/plots/*.png >/dev/null 2>&1 || fail "the merge job drew no figure"
+if "$SEQBENCH_BIN" --help | grep -q '^ *seqbench report'; then
+  [ -s "$work/out/merged.md" ] || fail "the merge job wrote no report page"
+fi
 say "PASS: 3 shards merged into $rows rows = the $planned points of the unsharded ci plan, each once"
