@@ -2,7 +2,8 @@
 # tests/slurm/cluster.sh: a single-node Slurm cluster on loopback, for tests/slurm/run.sh.
 # Sourced. slurm_up DIR starts munged, slurmctld and slurmd (Debian's slurm-wlm and munge) from a
 # configuration generated in DIR, every socket on 127.0.0.1, and exports SLURM_CONF; slurm_down
-# stops exactly the daemons slurm_up started, by their pids (never by name).
+# stops exactly the daemons slurm_up started, by their pids (never by name). cred_expire=10: Slurm
+# holds a requeued job back for that long (default 120 s).
 
 SLURM_PIDS=()
 
@@ -52,7 +53,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.sock
+AuthInfo=socket=$dir/munge/munge.sock,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid

@@ -5,7 +5,8 @@
 # submits the ci preset as a 3-task array plus the dependent merge job (scripts/slurm/submit.sh,
 # no GPU requested), waits at most SLURM_TEST_TIMEOUT seconds (default 300), and checks that the
 # merged CSV holds exactly the points of an unsharded ci run, each once, and that every shard
-# measured some. Stops only the daemons it started, by pid. Skips (exit 0, with the reason) only
+# measured some; then requeues a finished task and checks that it resumes its CSV (no point
+# twice). Stops only the daemons it started, by pid. Skips (exit 0, with the reason) only
 # where Slurm cannot be installed (scripts/deps.sh slurm). Needs build/seqbench (make) and root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -89,4 +90,17 @@ ls "$work"/out/plots/*.png >/dev/null 2>&1 || fail "the merge job drew no figure
 if "$SEQBENCH_BIN" --help | grep -q '^ *seqbench report'; then
   [ -s "$work/out/merged.md" ] || fail "the merge job wrote no report page"
 fi
+# A requeued task (node failure, preemption) continues its CSV with --resume: no point twice.
+before=$(($(wc -l <"$work/out/shard-0.csv") - 1))
+scontrol requeue "${sweep}_0" || fail "scontrol requeue ${sweep}_0 failed"
+requeued() { [ "$(scontrol -o show job "${sweep}_0" | grep -o 'JobState=[A-Z_]*')" = JobState=COMPLETED ] &&
+             grep -q 'restart 1' "$work/out/logs/sweep-${sweep}_0.out"; }
+for ((t = 0; t < timeout_s; t += 2)); do requeued && break; sleep 2; done
+requeued || fail "the requeued task 0 did not run again in ${timeout_s} s"
+grep -q "resume: $before points were already in" "$work/out/logs/sweep-${sweep}_0.out" \
+  || fail "the requeued task did not resume its CSV"
+rows=$(($(wc -l <"$work/out/shard-0.csv") - 1))
+[ "$rows" -eq "$before" ] || fail "shard 1/3 holds $rows rows after the requeue, not $before"
+say "requeued task 0 resumed its CSV: still $rows rows"
+rows=$(($(wc -l <"$work/out/merged.csv") - 1))
 say "PASS: 3 shards merged into $rows rows = the $planned points of the unsharded ci plan, each once"
