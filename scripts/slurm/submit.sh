@@ -9,7 +9,7 @@
 #
 # --shards N     array tasks, one shard each (default 4)
 # --gres G       the array tasks' resource request (default gpu:1; none = no GPU, a CPU-only cluster)
-# --outdir DIR   shard CSVs, plan.txt, merged.csv, plots/, logs/ (default results/slurm/<utc>)
+# --outdir DIR   shard CSVs, plan.txt, <preset>-merged.csv (+ .md page), plots/, logs/ (default results/slurm/<utc>)
 # Other options before `--` go to both sbatch calls unchanged; those after it to `seqbench run`
 # (not --out, --resume, --shard or --dry-run: each shard sets its own). The run options are
 # checked here first (`seqbench run --dry-run`, whose listing merge uses as the plan). Prints
@@ -43,7 +43,7 @@ command -v sbatch >/dev/null || die "sbatch not found: is this a Slurm login nod
 outdir=${outdir:-$repo/results/slurm/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$outdir/logs"
 outdir=$(cd "$outdir" && pwd)
-[ -z "$(ls "$outdir"/shard-*.csv "$outdir"/merged.csv 2>/dev/null)" ] || die "$outdir already holds a sweep: choose another --outdir"
+[ -z "$(ls "$outdir"/shard-*.csv "$outdir"/*merged.csv 2>/dev/null)" ] || die "$outdir already holds a sweep: choose another --outdir"
 
 # The plan, unsharded: checks the run options before anything is queued (exit 2 with seqbench's message).
 "$bin" run "${run_args[@]}" --shard 1/1 --dry-run >"$outdir/plan.txt" || { rm -f "$outdir/plan.txt"; exit 2; }

@@ -82,13 +82,13 @@ done
 # once (merge exits 2 on a point twice or one the plan lacks, 1 on one missing), and as many rows.
 "$SEQBENCH_BIN" run --preset ci --dry-run >"$work/plan.txt" 2>/dev/null
 planned=$(grep -c '|' "$work/plan.txt")
-"$SEQBENCH_BIN" merge "$work/check.csv" "$work/out/merged.csv" --plan "$work/plan.txt" >/dev/null \
-  || fail "merged.csv is not exactly the unsharded plan (merge --plan exit $?)"
-rows=$(($(wc -l <"$work/out/merged.csv") - 1))
-[ "$rows" -eq "$planned" ] || fail "merged.csv has $rows rows for $planned planned points"
+"$SEQBENCH_BIN" merge "$work/check.csv" "$work/out/ci-merged.csv" --plan "$work/plan.txt" >/dev/null \
+  || fail "ci-merged.csv is not exactly the unsharded plan (merge --plan exit $?)"
+rows=$(($(wc -l <"$work/out/ci-merged.csv") - 1))
+[ "$rows" -eq "$planned" ] || fail "ci-merged.csv has $rows rows for $planned planned points"
 ls "$work"/out/plots/*.png >/dev/null 2>&1 || fail "the merge job drew no figure"
 if "$SEQBENCH_BIN" --help | grep -q '^ *seqbench report'; then
-  [ -s "$work/out/merged.md" ] || fail "the merge job wrote no report page"
+  [ -s "$work/out/ci-merged.md" ] || fail "the merge job wrote no report page"
 fi
 # A requeued task (node failure, preemption) continues its CSV with --resume: no point twice.
 before=$(($(wc -l <"$work/out/shard-0.csv") - 1))
@@ -102,5 +102,5 @@ grep -q "resume: $before points were already in" "$work/out/logs/sweep-${sweep}_
 rows=$(($(wc -l <"$work/out/shard-0.csv") - 1))
 [ "$rows" -eq "$before" ] || fail "shard 1/3 holds $rows rows after the requeue, not $before"
 say "requeued task 0 resumed its CSV: still $rows rows"
-rows=$(($(wc -l <"$work/out/merged.csv") - 1))
+rows=$(($(wc -l <"$work/out/ci-merged.csv") - 1))
 say "PASS: 3 shards merged into $rows rows = the $planned points of the unsharded ci plan, each once"
