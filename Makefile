@@ -3,7 +3,8 @@
 # without a GPU or driver); everything optional is announced, never required.
 #
 #   make [all]        build/seqbench (+ CUDA kernels if nvcc is found)
-#   make test         deps + build + tests (golden cases, cpu vs ref, CLI, compare, ...)
+#   make test         deps + layering check + build + tests (golden cases, cpu vs ref, CLI, compare, ...)
+#   make layering     every #include points down runtime -> layers -> kernels -> model -> registry -> bench
 #   make bench        GPU paper preset if a GPU is present, else the CPU preset -> results/<machine>/
 #   make plots        gnuplot figures from the results CSVs
 #   make regress      quick preset on the GPU vs results/baseline/<gpu>.csv
@@ -53,18 +54,21 @@ NVCC_FLAGS = -O3 -std=c++17 $(CUDA_GENCODE) -lineinfo -Xptxas=--warn-on-spills \
              -Xcompiler=-fPIC,-Wall -DSB_HAVE_CUDA --expt-relaxed-constexpr
 CUDA_LIBS = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 CUDA_DEF = -DSB_HAVE_CUDA
-CU_SRCS := $(wildcard kernels/*.cu)
+CU_SRCS := $(wildcard runtime/*.cu kernels/*.cu model/*.cu)
 CUDA_STUB :=
 else
 CU_SRCS :=
 CUDA_LIBS :=
 CUDA_DEF :=
-CUDA_STUB := kernels/cuda_stub.c
+CUDA_STUB := runtime/cuda_stub.c
 endif
 
 CFLAGS = $(CFLAGS_BASE) $(BLAS_CFLAGS) $(CUDA_DEF)
 
-LIB_SRCS := $(wildcard layers/*.c) $(filter-out kernels/cuda_stub.c,$(wildcard kernels/*.c)) $(CUDA_STUB) \
+# The library's floors, bottom to top (docs/DESIGN.md "Layout"; scripts/check_layering.sh keeps
+# every #include pointing down): runtime -> layers -> kernels -> model -> registry -> bench.
+LIB_SRCS := $(filter-out runtime/cuda_stub.c,$(wildcard runtime/*.c)) $(CUDA_STUB) $(wildcard layers/*.c) \
+            $(wildcard kernels/*.c) $(wildcard model/*.c) $(wildcard registry/*.c) \
             $(filter-out bench/main.c,$(wildcard bench/*.c))
 CU_OBJS := $(CU_SRCS:%.cu=$(BUILD)/%.cu.o)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(CU_OBJS)
@@ -72,7 +76,7 @@ TEST_SRCS := $(wildcard tests/*.c)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 DEPFILES := $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BUILD)/bench/main.d
 
-.PHONY: all test bench plots regress kernel-report kernel-gate deps clean announce asan-test emu-test speed-gate \
+.PHONY: all test layering bench plots regress kernel-report kernel-gate deps clean announce asan-test emu-test speed-gate \
         speed-gate-update speedgate-bin cuda-objects fuzz slurm-test
 
 all: announce $(BUILD)/seqbench
@@ -109,8 +113,13 @@ $(BUILD)/tests/run_tests: $(TEST_OBJS) $(BUILD)/libseqbench.a
 # Tests run from the repo root (they read tests/golden and tests/fixtures) and find the binary
 # through SEQBENCH_BIN. --jobs 2: a CI machine has two cores.
 # tests/test_speedgate.c runs scripts/speed_gate.sh on the CPU-only gate binary built here.
-test: deps all $(BUILD)/tests/run_tests speedgate-bin
+test: deps layering all $(BUILD)/tests/run_tests speedgate-bin
 	SEQBENCH_BIN=$(BUILD)/seqbench $(BUILD)/tests/run_tests --jobs 2 $(TEST_ARGS)
+
+# Every #include points down the floors runtime -> layers -> kernels -> model -> registry -> bench
+# (scripts/check_layering.sh; tests/test_layering.c shows it failing on a planted upward include).
+layering:
+	@scripts/check_layering.sh
 
 asan-test:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \

@@ -1,6 +1,6 @@
 /* blas_core.c: choosing, checking and naming the OpenBLAS core (blas_core.h). */
 #include "blas_core.h"
-#include "../kernels/cpu_common.h"
+#include "../runtime/host_blas.h"
 
 #include <cblas.h>
 #include <ctype.h>

@@ -131,8 +131,8 @@ int cmd_check(int argc, char **argv) {
             snprintf(list, sizeof list, ",%s,", layers);
             if (!strstr(list, pat)) continue;
         }
-        for (int j = 0; d->impls[j]; j++) {
-            const sb_impl *im = d->impls[j];
+        for (int j = 0; sb_impls(d)[j]; j++) {
+            const sb_impl *im = sb_impls(d)[j];
             if (im->backend == SB_REF || (only_backend >= 0 && (int)im->backend != only_backend)) continue;
             if (!sb_backend_available(im->backend)) {
                 printf("%-11s %-12s %-5s skipped: backend not available here\n", d->name, im->name, sb_backend_name(im->backend));

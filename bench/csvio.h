@@ -7,7 +7,7 @@
 #ifndef SB_CSVIO_H
 #define SB_CSVIO_H
 
-#include "../layers/seqbench.h"
+#include "../registry/registry.h"
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* golden.c: golden cases (SPEC §11) and `seqbench golden DIR`. */
 #include "golden.h"
 #include "commands.h"
-#include "../layers/npy.h"
+#include "../runtime/npy.h"
 
 #include <dirent.h>
 #include <errno.h>

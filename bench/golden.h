@@ -2,7 +2,7 @@
 #ifndef SB_GOLDEN_H
 #define SB_GOLDEN_H
 
-#include "../layers/seqbench.h"
+#include "../registry/registry.h"
 
 #include <stdio.h>
 

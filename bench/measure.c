@@ -11,7 +11,7 @@
  * hard cap is made once: the first call is the only sample (the note says so). */
 #include "sweep.h"
 #include "interrupt.h"
-#include "../kernels/cuda_api.h"
+#include "../runtime/cuda_api.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /* meta.c: host and GPU metadata (SPEC §8), thread pinning, and `seqbench info`.
  * CPU facts come from hwloc (model, cores, threads); the clock from sysfs or /proc/cpuinfo; GPU
- * facts from sb_cuda_get_info (kernels/cuda_api.h); the git sha from `git rev-parse` next to the
+ * facts from sb_cuda_get_info (runtime/cuda_api.h); the git sha from `git rev-parse` next to the
  * binary at run time, else the SB_GIT_SHA the Makefile passed at build time. */
 #include "meta.h"
 #include "blas_core.h"
 #include "hostcpu.h"
 #include "timing.h"
-#include "../kernels/cpu_common.h"
+#include "../runtime/host_blas.h"
 #include "commands.h"
 
 #include <ctype.h>

@@ -3,8 +3,8 @@
 #ifndef SB_META_H
 #define SB_META_H
 
-#include "../kernels/cuda_api.h"
-#include "../layers/seqbench.h"
+#include "../runtime/cuda_api.h"
+#include "../registry/registry.h"
 
 #include <stddef.h>
 

@@ -317,8 +317,8 @@ int sb_plan_points(const sb_run_opts *o, sb_point **pts) {
             sb_backend be = backend_for(o, d, (sb_level)l);
             sb_level want = l == SB_MODEL ? SB_LAYER : (sb_level)l; /* the model runs layer-level mixers */
             int any = 0;
-            for (int j = 0; d->impls[j]; j++) {
-                const sb_impl *im = d->impls[j];
+            for (int j = 0; sb_impls(d)[j]; j++) {
+                const sb_impl *im = sb_impls(d)[j];
                 if (im->backend != be || !(im->levels & (1u << want))) continue;
                 for (int k = 0; k < o->nimpls; k++) impl_found[k] |= !strcmp(o->impls[k], im->name);
                 if (!impl_wanted(o, im)) continue;

@@ -1,11 +1,11 @@
 /* sgemm_probe.c: `seqbench sgemm MxKxN[,MxKxN...]`: OpenBLAS sgemm alone (y = x W^T, the
- * projection form of every cpu layer, kernels/cpu_common.h) on given shapes, timed with the same
+ * projection form of every cpu layer, runtime/host_blas.h) on given shapes, timed with the same
  * sample rule and thread pinning as `seqbench run` on the cpu backend. scripts/cpu_ratios.sh
  * compares it with the projection time inside the layers (issue 6: >= 80% of sgemm alone). */
 #include "commands.h"
 #include "meta.h"
 #include "timing.h"
-#include "../kernels/cpu_common.h"
+#include "../runtime/host_blas.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -42,15 +42,12 @@ typedef struct {
     int n, cap;
 } history;
 
-static double point_flops(const sb_point *p, sb_mode mode, int B, int T) {
-    if (p->level == SB_MODEL) return 0; /* counts of the model live in its instance */
-    return p->desc->flops(&p->cfg, p->level, mode, p->impl->name, B, T);
+/* The counts of a point at (mode, B, T): the one count function of every level (model/counts.c). */
+static sb_counts point_counts(const sb_point *p, sb_mode mode, int B, int T) {
+    return sb_count(p->desc, p->impl, &p->cfg, p->level, mode, B, T, sb_backend_act_dtype(p->backend));
 }
-static double point_bytes(const sb_point *p, sb_mode mode, int B, int T) {
-    if (p->level == SB_MODEL) return 0;
-    int elem = (int)sb_dtype_size(sb_backend_act_dtype(p->backend));
-    return p->desc->bytes(&p->cfg, p->level, mode, p->impl->name, B, T, elem);
-}
+static double point_flops(const sb_point *p, sb_mode mode, int B, int T) { return point_counts(p, mode, B, T).flops; }
+static double point_bytes(const sb_point *p, sb_mode mode, int B, int T) { return point_counts(p, mode, B, T).bytes; }
 
 static int same_series(const sb_point *a, const sb_point *b, sb_mode mode) {
     return a->desc == b->desc && a->impl == b->impl && a->level == b->level && a->backend == b->backend &&
@@ -136,7 +133,7 @@ static double signature(const sb_layer_desc *d, const sb_config *c, sb_level l) 
     double s = 0;
     for (int i = 0; i < ps.count; i++) s += (double)ps.p[i].n * (i + 1);
     sb_params_free(&ps);
-    for (int m = 0; m < SB_NMODES; m++) s += 3 * d->flops(c, l, (sb_mode)m, "", 2, 40) + 5 * d->bytes(c, l, (sb_mode)m, "", 2, 40, 4);
+    for (int m = 0; m < SB_NMODES; m++) s += 3 * d->flops(c, l, (sb_mode)m, 0, 2, 40) + 5 * d->bytes(c, l, (sb_mode)m, 0, 2, 40, 4);
     return s + 7 * d->state_bytes(c, l, 2, 40, 4);
 }
 
@@ -212,16 +209,14 @@ static void fill_point(sb_row *row, const sb_point *p, const sb_point_result *r)
     sb_row_note(row, "FLOPs count a multiply-add as 2");
 }
 
-/* Counts (SPEC §6) from the layer descriptor; the model level's live in its instance, so they
- * are known only when the point ran (filled from the measurement then). */
+/* Counts (SPEC §6) of every level, from the same function as the budget predictor's. */
 static void fill_counts(sb_row *row, const sb_point *p, double *flops, double *bytes) {
-    *flops = point_flops(p, p->mode, p->batch, p->ctx);
-    *bytes = point_bytes(p, p->mode, p->batch, p->ctx);
-    if (p->level == SB_MODEL) return;
-    int elem = (int)sb_dtype_size(sb_backend_act_dtype(p->backend));
-    sb_row_count(row, SB_COL_FLOPS, *flops);
-    sb_row_count(row, SB_COL_BYTES, *bytes);
-    sb_row_count(row, SB_COL_STATE_BYTES, p->desc->state_bytes(&p->cfg, p->level, p->batch, p->ctx, elem));
+    const sb_counts k = point_counts(p, p->mode, p->batch, p->ctx);
+    *flops = k.flops;
+    *bytes = k.bytes;
+    sb_row_count(row, SB_COL_FLOPS, k.flops);
+    sb_row_count(row, SB_COL_BYTES, k.bytes);
+    sb_row_count(row, SB_COL_STATE_BYTES, k.state_bytes);
 }
 
 static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const sb_point_result *r,
@@ -238,7 +233,7 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
     if (p->backend == SB_CUDA && r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
     /* cuda: our device allocations' high-water mark; host: the process's peak RSS so far */
     if (r->peak_mem) sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
-    if (s->median <= 0 || p->level == SB_MODEL) return;
+    if (s->median <= 0) return;
     double tflops = flops / (s->median * 1e-3) / 1e12, gbps = bytes / (s->median * 1e-3) / 1e9;
     sb_row_num(row, SB_COL_TFLOPS, tflops);
     sb_row_num(row, SB_COL_GBPS, gbps);

@@ -4,7 +4,7 @@
 #ifndef SB_SWEEP_H
 #define SB_SWEEP_H
 
-#include "../layers/seqbench.h"
+#include "../registry/registry.h"
 #include "meta.h"
 #include "timing.h"
 

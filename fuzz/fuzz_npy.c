@@ -1,6 +1,6 @@
-/* fuzz_npy.c: libFuzzer target for the .npy reader (layers/npy.c: sb_npy_read_stream over the
+/* fuzz_npy.c: libFuzzer target for the .npy reader (runtime/npy.c: sb_npy_read_stream over the
  * bytes, as sb_npy_read reads a file). A read array must hold exactly the floats its shape says. */
-#include "../layers/npy.h"
+#include "../runtime/npy.h"
 
 #include <stdint.h>
 #include <stdio.h>

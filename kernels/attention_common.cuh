@@ -12,7 +12,7 @@
 #ifndef SB_ATTENTION_COMMON_CUH
 #define SB_ATTENTION_COMMON_CUH
 
-#include "cuda_common.cuh"
+#include "../runtime/cuda_common.cuh"
 
 #include <math.h>
 #include <stdint.h>

@@ -15,7 +15,7 @@
  * The reference (layers/attention.c) is the oracle: tests/test_backends.c, test_decode.c and the
  * golden cases check this file against it.
  */
-#include "../layers/attention.h"
+#include "attention_impls.h"
 #include "cpu_common.h"
 
 #include <cblas.h>

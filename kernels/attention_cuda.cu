@@ -26,7 +26,7 @@
 #include "attention_prefill.cuh"
 #include "attention_rope.cuh"
 
-#include "../layers/attention.h"
+#include "attention_impls.h"
 
 #include <stdlib.h>
 #include <string.h>

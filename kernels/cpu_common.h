@@ -1,6 +1,7 @@
 /* cpu_common.h: what the fast CPU kernels (kernels/<layer>_cpu.c) share: row-major wrappers over
  * OpenBLAS cblas_sgemm for every projection, host allocation that refuses what cannot fit,
- * grow-only workspaces, the OpenMP thread count, and small vectorisable math (exp, SiLU).
+ * grow-only workspaces, the OpenMP thread count (all three in runtime/host_blas.h), and small
+ * vectorisable math (exp, SiLU).
  *
  * Threading: the big GEMMs run outside any parallel region and use OpenBLAS's own threads; the
  * kernels' OpenMP regions call cblas_* from inside, where (OpenMP build of OpenBLAS) each call
@@ -9,6 +10,7 @@
 #define SB_CPU_COMMON_H
 
 #include "../layers/seqbench.h"
+#include "../runtime/host_blas.h"
 
 /* The clamps of cpu_expf are comparisons that GCC will not if-convert (and so not vectorise)
  * while floating-point compares may trap; no kernel relies on FP exceptions, so the files that
@@ -18,21 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-/* y[M,N] = x[M,K] . W[N,K]^T   (nn.Linear, weight [out,in] row-major; ldx, ldy row strides) */
-void cpu_linear(const float *x, int ldx, const float *W, float *y, int ldy, int M, int K, int N);
-/* The same with W's row stride ldw (a slice of a wider weight) and y = beta*y + x W^T. */
-void cpu_linear_ex(const float *x, int ldx, const float *W, int ldw, float *y, int ldy, int M, int K, int N,
-                   float beta);
-
-/* 64-byte aligned host memory; SB_ENOMEM (with a message naming `what`) when the request is
- * larger than the machine's physical memory or malloc fails. *p is NULL on failure. */
-sb_status cpu_alloc(float **p, size_t n_floats, const char *what);
-/* Grow-only workspace: keeps *p if it already holds n floats (contents are not kept). */
-sb_status cpu_reserve(float **p, size_t *cap, size_t n_floats, const char *what);
-
-/* Threads the kernels' parallel regions will use (omp_get_max_threads). */
-int cpu_threads(void);
 
 /* exp in fp32 for loops that must vectorise (#pragma omp simd): Cody-Waite range reduction and
  * a degree-6 polynomial, relative error ~2e-7 over [-87, 88]; clamped outside (exp(-87) ~ 1.6e-38),

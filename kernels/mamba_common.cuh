@@ -6,7 +6,7 @@
 #ifndef SB_MAMBA_COMMON_CUH
 #define SB_MAMBA_COMMON_CUH
 
-#include "cuda_common.cuh"
+#include "../runtime/cuda_common.cuh"
 
 #include <stdint.h>
 

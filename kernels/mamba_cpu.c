@@ -18,7 +18,7 @@
  * The reference (layers/mamba.c) is the oracle: tests/test_backends.c, test_decode.c and the
  * golden cases check this file against it.
  */
-#include "../layers/mamba.h"
+#include "mamba_impls.h"
 #include "cpu_common.h"
 
 #include <math.h>

@@ -28,7 +28,7 @@
 #include "mamba_scan.cuh"
 #include "mamba_step.cuh"
 
-#include "../layers/mamba.h"
+#include "mamba_impls.h"
 
 #include <math.h>
 #include <stdlib.h>

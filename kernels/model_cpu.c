@@ -1,9 +1,9 @@
-/* model_cpu.c: the cpu backend's ops for the model stack (layers/model.c drives them, SPEC §3.4):
+/* model_cpu.c: the cpu backend's ops for the model stack (model/model.c drives them, SPEC §3.4):
  * OpenBLAS sgemm for the MLP and LM head (the down projection accumulates straight into the fp32
  * residual stream, beta = 1), OpenMP + vectorised loops for the embedding gather, RMSNorm,
  * SiLU(gate)*up and the residual add. Everything fp32; weights are the host masters (no copy).
  */
-#include "../layers/model.h"
+#include "../layers/model_ops.h"
 #include "cpu_common.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* model_cuda.cu: the cuda backend's ops for the model stack (layers/model.c drives them, SPEC
+/* model_cuda.cu: the cuda backend's ops for the model stack (model/model.c drives them, SPEC
  * §3.4). bf16 activations and weights, fp32 residual stream, fp32 accumulation everywhere:
  *   projections   sb_gemm_linear (cuBLAS, tensor cores); the MLP's down projection writes the
  *                 fp32 residual with beta = 1, so its residual add is free
@@ -11,8 +11,8 @@
  * Not run on this machine (no GPU): compiled with -Xptxas=--warn-on-spills, checked on the host
  * by the launch contracts, run by tests/test_model.c where a device exists.
  */
-#include "cuda_common.cuh"
-#include "../layers/model.h"
+#include "../runtime/cuda_common.cuh"
+#include "../layers/model_ops.h"
 
 /* Threads per block of the row kernels: a row of D = 768..2048 is 3..8 elements a thread. */
 #define MODEL_ROW_THREADS 256

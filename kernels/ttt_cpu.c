@@ -16,7 +16,7 @@
  * Chunk/step contract (as the reference driver): a step or chunk adds lr_j * grad_j into the
  * accumulators G; the driver commits W -= token_eta[b-1] * G, G = 0, when a mini-batch completes.
  */
-#include "../layers/ttt.h"
+#include "ttt_impls.h"
 
 /* The clamps in vexpf are compares that GCC will not if-convert (and so not vectorise) while
  * floating-point compares may trap; nothing here relies on FP exceptions. */
@@ -555,16 +555,17 @@ static sb_status mlp_setup(sb_layer *L) { return cpu_setup(L, &cpu_mlp); }
 static sb_status dual_prefill(sb_layer *L, const void *x, void *y, int B, int T) { return cpu_prefill(L, 1, x, y, B, T); }
 static sb_status primal_prefill(sb_layer *L, const void *x, void *y, int B, int T) { return cpu_prefill(L, 0, x, y, B, T); }
 
-#define TTT_CPU_IMPL(sym, nm, setup_fn, prefill_fn, about_txt)                                          \
+#define TTT_CPU_IMPL(sym, nm, setup_fn, prefill_fn, form, about_txt)                                    \
     const sb_impl sym = {.name = nm, .backend = SB_CPU, .levels = 1u << SB_OP | 1u << SB_LAYER,         \
                          .about = about_txt, .setup = setup_fn, .prefill = prefill_fn,                  \
-                         .decode = cpu_decode, .fill_state = cpu_fill_state, .teardown = cpu_teardown}
+                         .decode = cpu_decode, .fill_state = cpu_fill_state, .teardown = cpu_teardown, \
+                         .count_form = form}
 
-TTT_CPU_IMPL(sb_ttt_linear_cpu_dual, "dual", linear_setup, dual_prefill,
+TTT_CPU_IMPL(sb_ttt_linear_cpu_dual, "dual", linear_setup, dual_prefill, TTT_FORM_DUAL,
              "dual form per mini-batch with sgemm, OpenMP over (sequence, head); sgemv/sger decode");
-TTT_CPU_IMPL(sb_ttt_linear_cpu_primal, "primal", linear_setup, primal_prefill,
+TTT_CPU_IMPL(sb_ttt_linear_cpu_primal, "primal", linear_setup, primal_prefill, TTT_FORM_PRIMAL,
              "token by token with sgemv/sger, OpenMP over (sequence, head)");
-TTT_CPU_IMPL(sb_ttt_mlp_cpu_dual, "dual", mlp_setup, dual_prefill,
+TTT_CPU_IMPL(sb_ttt_mlp_cpu_dual, "dual", mlp_setup, dual_prefill, TTT_FORM_DUAL,
              "dual form per mini-batch with sgemm, OpenMP over (sequence, head); sgemv/sger decode");
-TTT_CPU_IMPL(sb_ttt_mlp_cpu_primal, "primal", mlp_setup, primal_prefill,
+TTT_CPU_IMPL(sb_ttt_mlp_cpu_primal, "primal", mlp_setup, primal_prefill, TTT_FORM_PRIMAL,
              "token by token with sgemv/sger, OpenMP over (sequence, head)");

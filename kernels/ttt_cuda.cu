@@ -1,5 +1,5 @@
-/* ttt_cuda.cu: the cuda impls "dual" of TTT-Linear and TTT-MLP (declared in ttt_cuda.h, listed
- * in layers/ttt_linear.c and layers/ttt_mlp.c): setup (weights to bf16 on the device, fp32 TTT
+/* ttt_cuda.cu: the cuda impls "dual" of TTT-Linear and TTT-MLP (declared in ttt_impls.h, listed
+ * in registry/registry.c): setup (weights to bf16 on the device, fp32 TTT
  * parameters and state), prefill, decode, fill_state, teardown. The math is in the kernels:
  *
  *   layer prefill: proj = x Wcat^T (cuBLAS, one GEMM: q (|k) | v | g | lr-gate rows)
@@ -21,7 +21,7 @@
  * the 1.3b widths) stay under ~1 GB per layer however long the context, which the model level's
  * 24 layers need. Decode and op level are not chunked.
  */
-#include "ttt_cuda.h"
+#include "ttt_impls.h"
 #include "ttt_kernels.cuh"
 
 #include <math.h>

@@ -12,7 +12,7 @@
 #ifndef SB_TTT_KERNELS_CUH
 #define SB_TTT_KERNELS_CUH
 
-#include "cuda_common.cuh"
+#include "../runtime/cuda_common.cuh"
 
 #include <stdint.h>
 

@@ -1,5 +1,5 @@
 /* attention.c: causal softmax attention, Llama style (SPEC §3.1): parameters, reference math,
- * analytic counts and the registry entry. Fast impls: kernels/attention_cpu.c (cpu),
+ * analytic counts and the descriptor (its impls are listed in registry/registry.c). Fast impls: kernels/attention_cpu.c (cpu),
  * kernels/attention_*.cu (cuda).
  *
  *   q, k, v = x Wq^T, x Wk^T, x Wv^T            (q_proj/k_proj/v_proj.weight [D,D], no bias)
@@ -50,8 +50,8 @@ double attention_core_flops(const sb_config *c, sb_mode m, int B, int T) {
     return m == SB_PREFILL ? 4.0 * bhd * T * T / 2.0 : 4.0 * bhd * T;
 }
 
-static double flops(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T) {
-    (void)impl;
+static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    (void)form;
     double f = attention_core_flops(c, m, B, T);
     double tokens = m == SB_PREFILL ? (double)B * T : B;
     if (l == SB_LAYER) f += tokens * 4 * 2.0 * c->d_model * c->d_model; /* q,k,v,o projections */
@@ -60,8 +60,8 @@ static double flops(const sb_config *c, sb_level l, sb_mode m, const char *impl,
 
 /* Compulsory traffic: inputs read once, outputs and the KV cache written once; decode reads the
  * whole KV cache (2*B*T*D*s). Layer level adds x, y and the four weight matrices. */
-static double bytes(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T, int s) {
-    (void)impl;
+static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    (void)form;
     double D = c->d_model, tokens = m == SB_PREFILL ? (double)B * T : B;
     double b = l == SB_OP ? tokens * 4 * D * s : tokens * 2 * D * s + 4 * D * D * s;
     b += tokens * 2 * D * s;                      /* k, v written to the cache */
@@ -182,29 +182,18 @@ static sb_status ref_decode(sb_layer *L, const void *x, void *y, int B) {
     return ref_forward(L, x, y, B, 1);
 }
 
-static const sb_impl ref_naive = {
+const sb_impl sb_attention_ref_naive = {
     .name = "naive", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "naive softmax per query in double, KV cache in fp32",
     .setup = ref_setup, .prefill = ref_prefill, .decode = ref_decode, .teardown = ref_teardown,
 };
 
-static const sb_impl *const impls[] = {
-    &ref_naive,
-    &sb_attention_cpu_flash,
-    /* fast impls (kernels/attention_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
-#ifdef SB_HAVE_CUDA
-    &attention_cuda_flash,
-    &attention_cuda_naive,
-#endif
-    NULL,
-};
-
 const sb_layer_desc sb_attention = {
     .name = "attention",
     .about = "causal softmax attention (Llama: RoPE rotate-half, no biases)",
-    .default_config = "tiny",
+    .default_config = "tiny", .preset = sb_config_base,
+    .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = in_dim, .out_dim = out_dim, .make_input = make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,
-    .impls = impls,
 };

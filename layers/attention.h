@@ -1,4 +1,5 @@
-/* attention.h: what the attention impls share (kernels/attention_* include it). */
+/* attention.h: the attention descriptor, its reference impl, and what the fast impls share
+ * (kernels/attention_* include it; their impls are declared in kernels/attention_impls.h). */
 #ifndef SB_ATTENTION_H
 #define SB_ATTENTION_H
 
@@ -9,14 +10,8 @@ extern "C" {
 #endif
 
 extern const sb_layer_desc sb_attention;
-extern const sb_impl sb_attention_cpu_flash; /* kernels/attention_cpu.c */
+extern const sb_impl sb_attention_ref_naive; /* naive softmax per query, double */
 double attention_core_flops(const sb_config *c, sb_mode m, int B, int T);
-
-#ifdef SB_HAVE_CUDA
-/* kernels/attention_cuda.cu */
-extern const sb_impl attention_cuda_flash; /* flash prefill (tensor cores) + split-KV decode */
-extern const sb_impl attention_cuda_naive; /* one warp per query row, prefill and decode */
-#endif
 
 #ifdef __cplusplus
 }

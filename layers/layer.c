@@ -1,32 +1,14 @@
-/* layer.c: the life of a layer instance, common to every layer and backend: pick the impl,
- * declare and fill the parameters (random from the seed, or .npy files), check call shapes,
- * dispatch to the impl. Model level (SPEC §3.4) is delegated to model.c. */
+/* layer.c: the life of a layer instance at op or layer level, common to every layer and backend:
+ * check the options, declare and fill the parameters (random from the seed, or .npy files), check
+ * call shapes, dispatch through the instance's runner. An instance at another level (the model,
+ * model/model.c) is built by its own code on sb_layer_shell and brings its own runner; nothing
+ * here knows about it. */
 #include "seqbench.h"
-#include "model.h"
-#include "npy.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-const sb_layer_desc *sb_find_layer(const char *name) {
-    for (int i = 0; name && sb_registry[i]; i++)
-        if (strcmp(sb_registry[i]->name, name) == 0) return sb_registry[i];
-    return NULL;
-}
-
-const sb_impl *sb_find_impl(const sb_layer_desc *d, sb_backend be, sb_level level, const char *name) {
-    sb_level want = level == SB_MODEL ? SB_LAYER : level; /* the model runs its mixers at layer level */
-    for (int i = 0; d->impls[i]; i++) {
-        const sb_impl *im = d->impls[i];
-        if (im->backend != be || !(im->levels & (1u << want))) continue;
-        if (!name || strcmp(im->name, name) == 0) return im;
-    }
-    return NULL;
-}
-
-static sb_status check_opts(const sb_layer_opts *o, const sb_layer_desc **desc) {
-    *desc = sb_find_layer(o->layer);
-    if (!*desc) return sb_fail(SB_EINVAL, "unknown layer '%s'", o->layer ? o->layer : "(null)");
+sb_status sb_layer_check_opts(const sb_layer_opts *o) {
     if ((unsigned)o->backend >= SB_NBACKENDS) return sb_fail(SB_EINVAL, "unknown backend");
     if ((unsigned)o->level >= SB_NLEVELS) return sb_fail(SB_EINVAL, "unknown level");
     if (o->max_batch <= 0 || o->max_ctx <= 0)
@@ -37,38 +19,67 @@ static sb_status check_opts(const sb_layer_opts *o, const sb_layer_desc **desc) 
     return SB_OK;
 }
 
-sb_status sb_layer_create(const sb_layer_opts *o, sb_layer **out) {
+sb_status sb_layer_shell(const sb_layer_desc *d, const sb_impl *im, const sb_layer_opts *o, const sb_runner *run,
+                         sb_layer **out) {
     *out = NULL;
-    const sb_layer_desc *d;
-    sb_status st = check_opts(o, &d);
-    if (st) return st;
-    const sb_impl *im = sb_find_impl(d, o->backend, o->level, o->impl);
-    if (!im)
-        return sb_fail(SB_EINVAL, "layer %s has no impl '%s' on backend %s at level %s", d->name,
-                       o->impl ? o->impl : "(any)", sb_backend_name(o->backend), sb_level_name(o->level));
     sb_layer *L = calloc(1, sizeof *L);
     if (!L) return sb_fail(SB_ENOMEM, "out of host memory");
     L->desc = d;
     L->impl = im;
+    L->run = run;
     L->level = o->level;
     L->backend = o->backend;
     L->max_batch = o->max_batch;
     L->max_ctx = o->max_ctx;
     if (o->cfg) L->cfg = *o->cfg;
-    else sb_config_preset(d->name, d->default_config, &L->cfg);
+    else d->preset(d->default_config, &L->cfg);
+    *out = L;
+    return SB_OK;
+}
 
-    if (o->level == SB_MODEL) {
-        st = sb_model_setup(L, o);
-    } else {
-        st = d->declare_params(&L->cfg, &L->params);
-        if (!st) {
-            sb_rng rng;
-            sb_rng_seed(&rng, o->seed);
-            d->init_params(&L->cfg, &L->params, &rng);
-            if (o->weights_dir) st = sb_params_load_dir(&L->params, o->weights_dir);
-        }
-        if (!st) st = im->setup(L);
+/* ---- the runner of op and layer level: straight to the impl ------------------------------------ */
+static sb_status impl_prefill(sb_layer *L, const void *x, void *y, int B, int T) { return L->impl->prefill(L, x, y, B, T); }
+static sb_status impl_decode(sb_layer *L, const void *x, void *y, int B) { return L->impl->decode(L, x, y, B); }
+static sb_status impl_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
+    if (!L->impl->fill_state) return sb_fail(SB_ENOTSUP, "impl %s cannot synthesize a state", L->impl->name);
+    return L->impl->fill_state(L, B, T, seed);
+}
+static void impl_rewind(sb_layer *L, int T) { (void)L; (void)T; }
+static void impl_teardown(sb_layer *L) {
+    if (L->impl_state && L->impl->teardown) L->impl->teardown(L);
+}
+static int desc_in_dim(const sb_layer *L) { return L->desc->in_dim(&L->cfg, L->level); }
+static int desc_out_dim(const sb_layer *L) { return L->desc->out_dim(&L->cfg, L->level); }
+static sb_dtype act_dtype(const sb_layer *L) { return sb_backend_act_dtype(L->backend); }
+static size_t rows_per_token(const sb_layer *L, sb_mode mode, int B, int T) {
+    (void)L;
+    return mode == SB_DECODE ? (size_t)B : (size_t)B * (size_t)T;
+}
+static void desc_make_input(const sb_layer *L, float *x, int B, int T, sb_rng *rng) {
+    L->desc->make_input(&L->cfg, L->level, x, B, T, rng);
+}
+
+static const sb_runner layer_runner = {
+    .prefill = impl_prefill, .decode = impl_decode, .fill_state = impl_fill_state, .rewind = impl_rewind,
+    .teardown = impl_teardown, .in_dim = desc_in_dim, .out_dim = desc_out_dim, .in_dtype = act_dtype,
+    .out_rows = rows_per_token, .make_input = desc_make_input,
+};
+
+sb_status sb_layer_open(const sb_layer_desc *d, const sb_impl *im, const sb_layer_opts *o, sb_layer **out) {
+    *out = NULL;
+    SB_TRY(sb_layer_check_opts(o));
+    if (o->level != SB_OP && o->level != SB_LAYER)
+        return sb_fail(SB_EINVAL, "sb_layer_open: level %s is not a layer's own", sb_level_name(o->level));
+    sb_layer *L;
+    SB_TRY(sb_layer_shell(d, im, o, &layer_runner, &L));
+    sb_status st = d->declare_params(&L->cfg, &L->params);
+    if (!st) {
+        sb_rng rng;
+        sb_rng_seed(&rng, o->seed);
+        d->init_params(&L->cfg, &L->params, &rng);
+        if (o->weights_dir) st = sb_params_load_dir(&L->params, o->weights_dir);
     }
+    if (!st) st = im->setup(L);
     if (st) { sb_layer_destroy(L); return st; }
     *out = L;
     return SB_OK;
@@ -76,8 +87,7 @@ sb_status sb_layer_create(const sb_layer_opts *o, sb_layer **out) {
 
 void sb_layer_destroy(sb_layer *L) {
     if (!L) return;
-    if (L->level == SB_MODEL) sb_model_teardown(L);
-    else if (L->impl_state && L->impl->teardown) L->impl->teardown(L);
+    L->run->teardown(L);
     sb_params_free(&L->params);
     free(L);
 }
@@ -89,34 +99,29 @@ static sb_status check_batch(const sb_layer *L, int B) {
 }
 
 sb_status sb_layer_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
-    sb_status st = check_batch(L, B);
-    if (st) return st;
+    SB_TRY(check_batch(L, B));
     if (T <= 0 || T > L->max_ctx) return sb_fail(SB_EINVAL, "ctx %d outside 1..%d", T, L->max_ctx);
     L->pos = 0;
     L->batch = B;
-    st = L->level == SB_MODEL ? sb_model_prefill(L, x, y, B, T) : L->impl->prefill(L, x, y, B, T);
+    sb_status st = L->run->prefill(L, x, y, B, T);
     if (!st) L->pos = T;
     return st;
 }
 
 sb_status sb_layer_decode(sb_layer *L, const void *x, void *y, int B) {
-    sb_status st = check_batch(L, B);
-    if (st) return st;
+    SB_TRY(check_batch(L, B));
     if (B != L->batch && L->pos > 0) return sb_fail(SB_EINVAL, "decode batch %d differs from the state's %d", B, L->batch);
     if (L->pos >= L->max_ctx) return sb_fail(SB_EINVAL, "context full (%d tokens)", L->max_ctx);
     L->batch = B;
-    st = L->level == SB_MODEL ? sb_model_decode(L, x, y, B) : L->impl->decode(L, x, y, B);
+    sb_status st = L->run->decode(L, x, y, B);
     if (!st) L->pos++;
     return st;
 }
 
 sb_status sb_layer_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
-    sb_status st = check_batch(L, B);
-    if (st) return st;
+    SB_TRY(check_batch(L, B));
     if (T < 0 || T >= L->max_ctx) return sb_fail(SB_EINVAL, "ctx %d outside 0..%d", T, L->max_ctx - 1);
-    if (L->level == SB_MODEL) st = sb_model_fill_state(L, B, T, seed);
-    else if (!L->impl->fill_state) return sb_fail(SB_ENOTSUP, "impl %s cannot synthesize a state", L->impl->name);
-    else st = L->impl->fill_state(L, B, T, seed);
+    sb_status st = L->run->fill_state(L, B, T, seed);
     if (!st) { L->pos = T; L->batch = B; }
     return st;
 }
@@ -126,43 +131,12 @@ void sb_layer_reset(sb_layer *L) { L->pos = 0; }
 void sb_layer_rewind(sb_layer *L, int T) {
     if (T >= 0 && T <= L->pos) {
         L->pos = T;
-        if (L->level == SB_MODEL) sb_model_rewind(L, T);
+        L->run->rewind(L, T);
     }
 }
 
-int sb_layer_in_dim(const sb_layer *L) {
-    return L->level == SB_MODEL ? 1 : L->desc->in_dim(&L->cfg, L->level);
-}
-int sb_layer_out_dim(const sb_layer *L) {
-    return L->level == SB_MODEL ? L->cfg.vocab : L->desc->out_dim(&L->cfg, L->level);
-}
-sb_dtype sb_layer_in_dtype(const sb_layer *L) {
-    return L->level == SB_MODEL ? SB_I32 : sb_backend_act_dtype(L->backend);
-}
-size_t sb_layer_out_rows(const sb_layer *L, sb_mode mode, int B, int T) {
-    if (mode == SB_DECODE || L->level == SB_MODEL) return (size_t)B;
-    return (size_t)B * (size_t)T;
-}
-
-void sb_layer_make_input(const sb_layer *L, float *x, int B, int T, sb_rng *rng) {
-    if (L->level == SB_MODEL) {
-        for (size_t i = 0; i < (size_t)B * T; i++) x[i] = (float)(sb_rng_u64(rng) % (uint64_t)L->cfg.vocab);
-        return;
-    }
-    L->desc->make_input(&L->cfg, L->level, x, B, T, rng);
-}
-
-static int elem_size(const sb_layer *L) { return (int)sb_dtype_size(sb_backend_act_dtype(L->backend)); }
-
-double sb_layer_flops(const sb_layer *L, sb_mode mode, int B, int T) {
-    if (L->level == SB_MODEL) return sb_model_flops(L, mode, B, T);
-    return L->desc->flops(&L->cfg, L->level, mode, L->impl->name, B, T);
-}
-double sb_layer_bytes(const sb_layer *L, sb_mode mode, int B, int T) {
-    if (L->level == SB_MODEL) return sb_model_bytes(L, mode, B, T);
-    return L->desc->bytes(&L->cfg, L->level, mode, L->impl->name, B, T, elem_size(L));
-}
-double sb_layer_state_bytes(const sb_layer *L, int B, int T) {
-    if (L->level == SB_MODEL) return sb_model_state_bytes(L, B, T);
-    return L->desc->state_bytes(&L->cfg, L->level, B, T, elem_size(L));
-}
+int sb_layer_in_dim(const sb_layer *L) { return L->run->in_dim(L); }
+int sb_layer_out_dim(const sb_layer *L) { return L->run->out_dim(L); }
+sb_dtype sb_layer_in_dtype(const sb_layer *L) { return L->run->in_dtype(L); }
+size_t sb_layer_out_rows(const sb_layer *L, sb_mode mode, int B, int T) { return L->run->out_rows(L, mode, B, T); }
+void sb_layer_make_input(const sb_layer *L, float *x, int B, int T, sb_rng *rng) { L->run->make_input(L, x, B, T, rng); }

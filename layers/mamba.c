@@ -1,5 +1,5 @@
 /* mamba.c: Mamba-1 (mamba_simple.Mamba + selective_scan_ref, SPEC §3.2): parameters, reference
- * math, analytic counts and the registry entry. Fast impls: kernels/mamba_cpu.c, kernels/mamba_*.cu.
+ * math, analytic counts and the descriptor (its impls are listed in registry/registry.c). Fast impls: kernels/mamba_cpu.c, kernels/mamba_*.cu.
  *
  *   x, z    = split(X in_proj^T)                    in_proj.weight [2E,D]: x first, then z
  *   x      <- SiLU(causal depthwise conv(x) + b)    conv1d.weight [E,1,K] (w[e,0,K-1] = current
@@ -20,6 +20,7 @@
 #include "ref_ops.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,8 +81,8 @@ static double proj_flops_per_token(const sb_config *c) {
 }
 
 /* Scan 9*B*T*E*N + 2*B*T*E (D-skip and gate); layer adds the four projections. */
-static double flops(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T) {
-    (void)impl;
+static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, E = mamba_E(c);
     double f = tokens * (9 * E * c->d_state + 2 * E);
     if (l == SB_LAYER) f += tokens * proj_flops_per_token(c);
@@ -91,8 +92,8 @@ static double flops(const sb_config *c, sb_level l, sb_mode m, const char *impl,
 /* Op: per token u, delta, z read and y written (4E) plus B, C (2N) elements; decode adds the
  * fp32 ssm state read and written (2*B*E*N*4). Layer: x, y and the weights instead of the op
  * rows, plus the conv state. */
-static double bytes(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T, int s) {
-    (void)impl;
+static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, E = mamba_E(c), N = c->d_state, D = c->d_model;
     double b;
     if (l == SB_OP) b = tokens * (4 * E + 2 * N) * s;
@@ -213,29 +214,31 @@ static sb_status ref_prefill(sb_layer *L, const void *x, void *y, int B, int T) 
 }
 static sb_status ref_decode(sb_layer *L, const void *x, void *y, int B) { return ref_forward(L, x, y, B, 1); }
 
-static const sb_impl ref_sequential = {
+const sb_impl sb_mamba_ref_sequential = {
     .name = "sequential", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "token-by-token scan, fp32, one thread",
     .setup = ref_setup, .prefill = ref_prefill, .decode = ref_decode, .teardown = ref_teardown,
 };
 
-static const sb_impl *const impls[] = {
-    &ref_sequential,
-    &sb_mamba_cpu_chunked,
-    /* fast impls (kernels/mamba_*) are listed here, CUDA ones inside #ifdef SB_HAVE_CUDA */
-#ifdef SB_HAVE_CUDA
-    &mamba_cuda_chunked,
-    &mamba_cuda_sequential,
-#endif
-    NULL,
-};
+/* SPEC §3.4: Mamba's own depths L_m (no MLP per block, about twice the blocks); its "1.4b" is
+ * the 1.3b widths (D 2048, E 4096, R 128) with 48 layers. */
+static int preset(const char *name, sb_config *c) {
+    static const struct { const char *name; int depth; } depth[] = {{"tiny", 2}, {"125m", 24}, {"1.3b", 48}};
+    if (!sb_config_base(name, c)) return 0;
+    for (size_t i = 0; i < sizeof depth / sizeof *depth; i++)
+        if (strcmp(c->name, depth[i].name) == 0) c->n_layers = depth[i].depth;
+    if (strcmp(c->name, "1.3b") == 0) snprintf(c->name, sizeof c->name, "1.4b");
+    return 1;
+}
 
 const sb_layer_desc sb_mamba = {
     .name = "mamba",
     .about = "Mamba-1 selective scan (mamba_simple + selective_scan_ref)",
-    .default_config = "tiny",
+    .default_config = "tiny", .preset = preset,
+    /* Mamba block: no MLP; eps 1e-6 as the other stacks here (the harness does not load the
+     * official checkpoints, whose RMSNorm uses 1e-5); untied head */
+    .block = {.mlp = 0, .norm_eps = 1e-6f, .tied_embedding = 0},
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = in_dim, .out_dim = out_dim, .make_input = make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,
-    .impls = impls,
 };

@@ -1,23 +1,12 @@
-/* mamba.h: what the Mamba-1 impls share (kernels/mamba_* include it). */
+/* mamba.h: the Mamba-1 descriptor, its reference impl, and what the fast impls share
+ * (kernels/mamba_* include it; their impls are declared in kernels/mamba_impls.h). */
 #ifndef SB_MAMBA_H
 #define SB_MAMBA_H
 
 #include "seqbench.h"
 
 extern const sb_layer_desc sb_mamba;
-extern const sb_impl sb_mamba_cpu_chunked; /* kernels/mamba_cpu.c */
-
-#ifdef SB_HAVE_CUDA
-/* kernels/mamba_cuda.cu */
-#ifdef __cplusplus
-extern "C" {
-#endif
-extern const sb_impl mamba_cuda_chunked;    /* chunked scan (+ time split), fused decode step */
-extern const sb_impl mamba_cuda_sequential; /* one thread per channel: the simple kernels */
-#ifdef __cplusplus
-}
-#endif
-#endif
+extern const sb_impl sb_mamba_ref_sequential; /* the selective scan token by token, naive loops */
 
 /* Widths derived from the config: E = expand*D, N, R, K (conv width). */
 static inline int mamba_E(const sb_config *c) { return c->expand * c->d_model; }

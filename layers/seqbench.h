@@ -1,8 +1,9 @@
 /* seqbench.h: the common interface of every sequence-mixing layer (SPEC §2).
  *
  * A *layer descriptor* (sb_layer_desc, one per file in layers/) names the layer, declares its
- * parameters, gives the analytic FLOP/byte/state counts and lists its *impls*. An impl
- * (sb_impl) is one way to run the layer on one backend (ref, cpu, cuda): setup/prefill/decode.
+ * parameters and gives the analytic FLOP/byte/state counts. An impl (sb_impl) is one way to run
+ * the layer on one backend (ref, cpu, cuda): setup/prefill/decode. Which impls a layer has is
+ * the registry's to say (registry/registry.c, the one file that names layers and impls).
  * A *layer instance* (sb_layer) is a descriptor + one impl + config + parameters + state.
  *
  * Data on the interface:
@@ -16,40 +17,20 @@
  *   op    the sequence-mixing core alone, on inputs already projected. Each layer documents its
  *         packed op input (e.g. attention: q|k|v after RoPE, in_dim = 3D).
  *   layer the full layer: x[B,T,D] -> y[B,T,D].
- *   model the paper's stack (SPEC §3.4) with this layer as the mixer; handled by layers/model.c.
+ *   model the paper's stack (SPEC §3.4) with this layer as the mixer; model/model.c.
  *
- * Errors: functions return an sb_status; the message is in sb_last_error(). No function exits.
+ * Errors: functions return an sb_status (runtime/runtime.h); the message is in sb_last_error().
  */
 #ifndef SEQBENCH_H
 #define SEQBENCH_H
 
+#include "../runtime/runtime.h"
+
 #include <stddef.h>
-#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum { SB_OK = 0, SB_EINVAL, SB_ENOMEM, SB_EIO, SB_ENOTSUP, SB_EDEVICE } sb_status;
-typedef enum { SB_REF = 0, SB_CPU, SB_CUDA, SB_NBACKENDS } sb_backend;
-typedef enum { SB_OP = 0, SB_LAYER, SB_MODEL, SB_NLEVELS } sb_level;
-typedef enum { SB_PREFILL = 0, SB_DECODE, SB_NMODES } sb_mode;
-typedef enum { SB_F32 = 0, SB_BF16, SB_I32 } sb_dtype;
-
-/* ---- errors --------------------------------------------------------------------------- */
-const char *sb_last_error(void);
-sb_status sb_fail(sb_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-const char *sb_status_name(sb_status st);
-
-/* ---- names ---------------------------------------------------------------------------- */
-const char *sb_backend_name(sb_backend b);
-const char *sb_level_name(sb_level l);
-const char *sb_mode_name(sb_mode m);
-const char *sb_dtype_name(sb_dtype d);
-int sb_parse_backend(const char *s, sb_backend *out); /* 1 on success */
-int sb_parse_level(const char *s, sb_level *out);
-int sb_parse_mode(const char *s, sb_mode *out);
-size_t sb_dtype_size(sb_dtype d);
 
 /* ---- configuration -------------------------------------------------------------------- */
 /* One struct for all layers; each layer reads the fields it needs. */
@@ -67,35 +48,47 @@ typedef struct sb_config {
     int share_qk;       /* TTT Mamba backbone: XQ, XK from convs of one projection */
     int use_gate;       /* TTT output gate g_proj */
     float rope_theta;
-    float eps;          /* inner LN / post-norm eps (1e-6) */
+    float eps;          /* the layer's norm eps (TTT inner LN / post-norm 1e-6; a layer's own default) */
+    int ngroups;        /* G: groups sharing B, C (Mamba-2) */
+    int chunk_size;     /* Q: chunk length of a chunked scan (Mamba-2; results do not depend on it) */
+    int head_v_dim;     /* V: value head width when it differs from head_dim (Gated DeltaNet) */
+    int d_inner;        /* E given directly (op-level cases without d_model); 0: derived */
     /* model level */
     int n_layers;       /* L (L_m for Mamba) */
     int intermediate;   /* SwiGLU hidden I */
     int vocab;
 } sb_config;
 
-/* Named configs (SPEC §3.4) for a layer; fills cfg. Returns 0 for an unknown name. */
-int sb_config_preset(const char *layer, const char *name, sb_config *cfg);
+/* A config field a layer reads (sb_layer_desc.fields): the names golden case files and the
+ * official constructors use for it, the sb_config member, its default. Golden case parsing, the
+ * CSV's "not applicable" cells and the presets' defaults all read this table. */
+typedef enum { SB_FIELD_INT = 0, SB_FIELD_FLOAT, SB_FIELD_FIXED } sb_field_kind;
+typedef struct sb_config_field {
+    const char *keys;    /* case.txt / official names, '|'-separated: "d_conv|conv_kernel|conv_size" */
+    sb_field_kind kind;  /* an int or float member at offset; FIXED: no member, only `def` is supported */
+    size_t offset;       /* offsetof(sb_config, member) */
+    double def;          /* default (FIXED: the one accepted value) */
+} sb_config_field;
+#define SB_FIELD_I(keys, member, def) {keys, SB_FIELD_INT, offsetof(sb_config, member), def}
+#define SB_FIELD_F(keys, member, def) {keys, SB_FIELD_FLOAT, offsetof(sb_config, member), def}
+#define SB_FIELD_FIX(keys, value) {keys, SB_FIELD_FIXED, 0, value}
+#define SB_FIELD_END {NULL, SB_FIELD_INT, 0, 0}
 
-/* ---- buffers -------------------------------------------------------------------------- */
-typedef struct sb_buf {
-    sb_backend backend; /* where it lives: SB_CUDA = device memory, else host */
-    sb_dtype dtype;
-    size_t n;           /* elements */
-    void *p;
-} sb_buf;
+/* The config tables (layers/configs.c). */
+struct sb_layer_desc;
+/* d's field named key (any of its '|' names); NULL if the layer does not read it. */
+const sb_config_field *sb_config_field_find(const struct sb_layer_desc *d, const char *key);
+/* Sets f in c from text; SB_EINVAL for a malformed number or, for a FIXED field, another value. */
+sb_status sb_config_field_set(const sb_config_field *f, sb_config *c, const char *text);
+/* 1 if d reads the sb_config member at offset (offsetof(sb_config, member)). */
+int sb_config_reads(const struct sb_layer_desc *d, size_t offset);
+/* c = every field of d at its default, name "custom", nothing else set. */
+void sb_config_defaults(const struct sb_layer_desc *d, sb_config *c);
 
-sb_status sb_buf_alloc(sb_buf *b, sb_backend be, sb_dtype dt, size_t n);
-void sb_buf_free(sb_buf *b);
-/* Grow-only: keeps the allocation if it already holds n elements. */
-sb_status sb_buf_reserve(sb_buf *b, sb_backend be, sb_dtype dt, size_t n);
-/* fp32 host <-> buffer, converting to/from the buffer's dtype (i32: values are token ids). */
-sb_status sb_buf_upload(sb_buf *b, const float *src, size_t n);
-sb_status sb_buf_download(const sb_buf *b, float *dst, size_t n);
-/* The dtype of activations on the interface for a backend (f32 host, bf16 device). */
-sb_dtype sb_backend_act_dtype(sb_backend be);
-/* 1 if the backend can run here (cuda: built with nvcc and a device is present). */
-int sb_backend_available(sb_backend be);
+/* The named configs' shared widths (SPEC §3.4: "tiny", "125m", "1.3b"), with every field at its
+ * default; a layer's own presets (sb_layer_desc.preset) start from it. 0 for an unknown name.
+ * By layer name: sb_config_preset (registry/registry.h). */
+int sb_config_base(const char *name, sb_config *cfg);
 
 /* ---- parameters ----------------------------------------------------------------------- */
 #define SB_MAX_PARAMS 40
@@ -117,15 +110,8 @@ sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *sh
 sb_param *sb_params_find(sb_params *ps, const char *name); /* NULL if absent */
 const float *sb_params_get(const sb_params *ps, const char *name); /* asserts presence */
 void sb_params_free(sb_params *ps);
-
-/* ---- deterministic random numbers ------------------------------------------------------ */
-typedef struct { uint64_t s[4]; } sb_rng;
-void sb_rng_seed(sb_rng *r, uint64_t seed);
-uint64_t sb_rng_u64(sb_rng *r);
-float sb_rng_uniform(sb_rng *r);          /* [0,1) */
-float sb_rng_normal(sb_rng *r);           /* N(0,1) */
-void sb_fill_normal(float *x, size_t n, sb_rng *r, float mean, float std);
-void sb_fill_uniform(float *x, size_t n, sb_rng *r, float lo, float hi);
+/* Fill every declared parameter from DIR/<name>.npy, checking shapes. */
+sb_status sb_params_load_dir(sb_params *ps, const char *dir);
 
 /* ---- descriptors ---------------------------------------------------------------------- */
 typedef struct sb_layer sb_layer;
@@ -149,13 +135,47 @@ typedef struct sb_impl {
     /* 1 for a simple version kept as an oracle and as documentation (llm.c's "version 1"): tests
      * compare it like any impl, but benchmark presets skip it unless --impl names it. */
     int oracle;
+    /* Optional: the recurrent state after the last call, as fp32 host values in the layout of
+     * the descriptor's state_shape (the spec's, e.g. Mamba-2 [B,H,P,N]); golden cases compare it
+     * with their final_state.npy. NULL: the impl cannot show its state. */
+    sb_status (*read_state)(sb_layer *L, float *host);
+    /* Which of the layer's counting forms (its descriptor's flops/bytes) this impl's work
+     * follows; 0 = the layer's usual one. A layer defines its others (TTT: TTT_FORM_PRIMAL). */
+    int count_form;
 } sb_impl;
+
+/* The block this layer forms at model level (SPEC §3.4): RMSNorm -> mixer -> +residual, then,
+ * with mlp, RMSNorm -> SwiGLU MLP (hidden cfg.intermediate) -> +residual; a final RMSNorm and
+ * the LM head close the stack. model/model.c and the model counts read only this. */
+typedef struct sb_block {
+    int mlp;             /* 1: a SwiGLU MLP after the mixer in every block */
+    float norm_eps;      /* eps of every RMSNorm of the stack */
+    int tied_embedding;  /* 1: the LM head is the embedding matrix (no head tensor) */
+} sb_block;
+
+/* One named array of the op level (golden op cases store each as <name>.npy [B,T,...], decode
+ * tokens as <name>_decode.npy [B,S,...]): width = its elements per (sequence, token). */
+typedef struct sb_op_array {
+    const char *name;
+    int width;
+} sb_op_array;
+#define SB_MAX_OP_ARRAYS 8
 
 typedef struct sb_layer_desc {
     const char *name;     /* "attention", "mamba", "ttt_linear", "ttt_mlp" */
     const char *about;
     const char *default_config; /* preset name used when none is given */
-    /* Declare the parameters this config needs (names and shapes), in ps. */
+    sb_block block;       /* the model-level block around this mixer */
+    /* The layer's named configs (SPEC §3.4): fills cfg, 0 for a name it does not know. */
+    int (*preset)(const char *name, sb_config *cfg);
+    /* The config fields this layer reads, their golden/official names and defaults; ends with
+     * SB_FIELD_END. */
+    const sb_config_field *fields;
+    /* Optional: derive and check what the fields leave open (e.g. E from d_model), after a preset
+     * or a golden case filled cfg; an error for a config the layer cannot run. */
+    sb_status (*finish_config)(sb_config *cfg, sb_level level);
+    /* Declare the parameters this config needs at a level (names and shapes), in ps. The op
+     * level may hold other tensors than the layer (Mamba-2: A at op level, A_log in the layer). */
     sb_status (*declare_params)(const sb_config *cfg, sb_params *ps);
     /* Fill the parameters with deterministic random values suited to the layer. */
     void (*init_params)(const sb_config *cfg, sb_params *ps, sb_rng *rng);
@@ -164,17 +184,42 @@ typedef struct sb_layer_desc {
     int (*out_dim)(const sb_config *cfg, sb_level level);
     /* Fill a host fp32 input [B,T,in_dim] with valid random values (op inputs need ranges). */
     void (*make_input)(const sb_config *cfg, sb_level level, float *x, int B, int T, sb_rng *rng);
-    /* Analytic counts (SPEC §6), level op or layer. elem = bytes per activation element. */
-    double (*flops)(const sb_config *cfg, sb_level level, sb_mode mode, const char *impl, int B, int T);
-    double (*bytes)(const sb_config *cfg, sb_level level, sb_mode mode, const char *impl, int B, int T, int elem);
+    /* Optional: the op level's named arrays. outputs = 0: the inputs, whose rows concatenated in
+     * this order make the packed op input row (in_dim wide); 1: the outputs (out_dim wide).
+     * Returns the count (<= SB_MAX_OP_ARRAYS). NULL: golden op cases cannot run. */
+    int (*op_arrays)(const sb_config *cfg, int outputs, sb_op_array *a);
+    /* Optional: the shape of the recurrent state of B sequences in the spec's layout (shape[0] =
+     * B), for sb_impl.read_state; returns ndim (<= 4). */
+    int (*state_shape)(const sb_config *cfg, int B, int *shape);
+    /* Analytic counts (SPEC §6), level op or layer, at the counting form of the impl
+     * (sb_impl.count_form). elem = bytes per activation element. Callers use model/counts.c's
+     * sb_count, which also sums the model level from these. */
+    double (*flops)(const sb_config *cfg, sb_level level, sb_mode mode, int form, int B, int T);
+    double (*bytes)(const sb_config *cfg, sb_level level, sb_mode mode, int form, int B, int T, int elem);
     double (*state_bytes)(const sb_config *cfg, sb_level level, int B, int T, int elem);
-    const sb_impl *const *impls; /* NULL-terminated */
 } sb_layer_desc;
 
 /* ---- the layer instance ---------------------------------------------------------------- */
+/* How an instance runs. Op and layer level: layers/layer.c, straight to the impl. The model
+ * level (model/model.c) composes layer instances and brings its own runner; the functions
+ * below dispatch through it and never test the level. */
+typedef struct sb_runner {
+    sb_status (*prefill)(sb_layer *L, const void *x, void *y, int B, int T);
+    sb_status (*decode)(sb_layer *L, const void *x, void *y, int B);
+    sb_status (*fill_state)(sb_layer *L, int B, int T, uint64_t seed);
+    void (*rewind)(sb_layer *L, int T);
+    void (*teardown)(sb_layer *L);   /* frees what the instance owns besides params and L */
+    int (*in_dim)(const sb_layer *L);
+    int (*out_dim)(const sb_layer *L);
+    sb_dtype (*in_dtype)(const sb_layer *L);
+    size_t (*out_rows)(const sb_layer *L, sb_mode mode, int B, int T);
+    void (*make_input)(const sb_layer *L, float *x, int B, int T, sb_rng *rng);
+} sb_runner;
+
 struct sb_layer {
     const sb_layer_desc *desc;
-    const sb_impl *impl;
+    const sb_impl *impl;  /* model level: the mixers' impl */
+    const sb_runner *run;
     sb_config cfg;
     sb_level level;
     sb_backend backend;
@@ -182,7 +227,7 @@ struct sb_layer {
     int pos;          /* tokens in the state (same for every sequence) */
     int batch;        /* B of the state (set by prefill) */
     sb_params params;
-    void *impl_state; /* owned by the impl */
+    void *impl_state; /* owned by the impl (model level: by the model) */
 };
 
 typedef struct sb_layer_opts {
@@ -195,7 +240,16 @@ typedef struct sb_layer_opts {
     const char *weights_dir;  /* NULL: random weights from seed; else <name>.npy per param */
 } sb_layer_opts;
 
-sb_status sb_layer_create(const sb_layer_opts *o, sb_layer **out);
+/* Creating an instance by name (sb_layer_create) is the registry's (registry/registry.h): it
+ * knows the layers and their impls. Here: an instance of a given descriptor and impl. */
+/* Checks of the options that do not depend on the layer (backend, level, sizes, availability). */
+sb_status sb_layer_check_opts(const sb_layer_opts *o);
+/* An op- or layer-level instance: parameters declared and filled, impl set up. */
+sb_status sb_layer_open(const sb_layer_desc *d, const sb_impl *im, const sb_layer_opts *o, sb_layer **out);
+/* The bare instance (fields from o, config from o->cfg or the default preset, no parameters, no
+ * setup) for code above the layers that composes its own level with its own runner. */
+sb_status sb_layer_shell(const sb_layer_desc *d, const sb_impl *im, const sb_layer_opts *o, const sb_runner *run,
+                         sb_layer **out);
 void sb_layer_destroy(sb_layer *L);
 sb_status sb_layer_prefill(sb_layer *L, const void *x, void *y, int B, int T);
 sb_status sb_layer_decode(sb_layer *L, const void *x, void *y, int B);
@@ -210,14 +264,6 @@ sb_dtype sb_layer_in_dtype(const sb_layer *L);
 /* Rows of y for a call: B*T (prefill) or B (decode); model-level prefill: B (last token). */
 size_t sb_layer_out_rows(const sb_layer *L, sb_mode mode, int B, int T);
 void sb_layer_make_input(const sb_layer *L, float *x, int B, int T, sb_rng *rng);
-double sb_layer_flops(const sb_layer *L, sb_mode mode, int B, int T);
-double sb_layer_bytes(const sb_layer *L, sb_mode mode, int B, int T);
-double sb_layer_state_bytes(const sb_layer *L, int B, int T);
-
-/* ---- registry -------------------------------------------------------------------------- */
-extern const sb_layer_desc *const sb_registry[]; /* NULL-terminated, layers/registry.c */
-const sb_layer_desc *sb_find_layer(const char *name);
-const sb_impl *sb_find_impl(const sb_layer_desc *d, sb_backend be, sb_level level, const char *name);
 
 #ifdef __cplusplus
 }

@@ -84,9 +84,10 @@ typedef struct ttt_variant {
 extern const ttt_variant ttt_linear_variant;
 extern const ttt_variant ttt_mlp_variant;
 
-/* Fast CPU impls (kernels/ttt_cpu.c), listed in the layers' impl tables. */
-extern const sb_impl sb_ttt_linear_cpu_dual, sb_ttt_linear_cpu_primal;
-extern const sb_impl sb_ttt_mlp_cpu_dual, sb_ttt_mlp_cpu_primal;
+/* Reference impls (layers/ttt_linear.c, ttt_mlp.c); the fast ones are declared in
+ * kernels/ttt_impls.h. */
+extern const sb_impl sb_ttt_linear_ref_dual, sb_ttt_linear_ref_primal;
+extern const sb_impl sb_ttt_mlp_ref_dual, sb_ttt_mlp_ref_primal;
 
 /* Inner hidden width: d (Linear), 4d (MLP). */
 static inline int ttt_hidden(const ttt_variant *v, int d) { return v->mlp ? 4 * d : d; }
@@ -111,10 +112,11 @@ void ttt_init_params(const ttt_variant *v, const sb_config *c, sb_params *ps, sb
 int ttt_in_dim(const sb_config *c, sb_level l);
 int ttt_out_dim(const sb_config *c, sb_level l);
 void ttt_make_input(const sb_config *c, sb_level l, float *x, int B, int T, sb_rng *rng);
-/* Counts: impl names containing "primal" count the primal form in prefill; every other impl
- * the dual form. Decode is the one-token primal update for every impl. */
-double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T);
-double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T, int s);
+/* Counts: impls of count_form TTT_FORM_PRIMAL count the primal form in prefill; every other
+ * impl the dual form. Decode is the one-token primal update for every impl. */
+enum { TTT_FORM_DUAL = 0, TTT_FORM_PRIMAL = 1 };
+double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T);
+double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s);
 double ttt_state_bytes(const ttt_variant *v, const sb_config *c, sb_level l, int B, int T, int s);
 /* Projections of the layer level (q, k unless share_qk, v, o, g if use_gate) and the lr gate:
  * multiply-adds per token. */

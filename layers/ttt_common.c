@@ -191,14 +191,13 @@ double ttt_proj_macs_per_token(const sb_config *c) {
     return n * D * D + D * H; /* + the lr gate, [D] -> [H] */
 }
 
-static int is_primal(const char *impl) { return impl && strstr(impl, "primal") != NULL; }
 
 /* Inner loop: per token per head dual_d2*d^2 + dual_bd*b*d (dual prefill) or primal_d2*d^2
  * (primal prefill, decode); the LNs, RoPE, convs and activations (O(d) per token) are not
  * counted. Layer level adds 2 FLOPs per projection multiply-add. */
-double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T) {
+double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
     double tokens = m == SB_PREFILL ? (double)B * T : B, d = c->head_dim, b = c->mini_batch;
-    double per_head = (m == SB_PREFILL && !is_primal(impl)) ? v->dual_d2 * d * d + v->dual_bd * b * d
+    double per_head = (m == SB_PREFILL && form != TTT_FORM_PRIMAL) ? v->dual_d2 * d * d + v->dual_bd * b * d
                                                              : v->primal_d2 * d * d;
     double f = tokens * c->heads * per_head;
     if (l == SB_LAYER) f += tokens * 2.0 * ttt_proj_macs_per_token(c);
@@ -211,8 +210,8 @@ double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m
  * initial weights once (H*P) and writes the final state (B*H*P); a decode step reads W and the
  * accumulators and writes the accumulators (3*B*H*P; the commit every b tokens is amortised
  * away), and with share_qk at layer level reads and writes the conv history (2*B*D*(K-1)). */
-double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T, int s) {
-    (void)impl;
+double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, D = c->d_model, H = c->heads;
     double P = (double)v->inner_floats(c->head_dim);
     double b = l == SB_OP ? tokens * (4 * D + H) * s : tokens * 2 * D * s + ttt_proj_macs_per_token(c) * s;

@@ -1,5 +1,5 @@
 /* ttt_mlp.c: TTT-MLP (Sun et al. 2024; ttt-lm-pytorch ttt.py TTTMLP, SPEC §3.3): the inner
- * two-layer MLP, its reference step and dual form, counts and the registry entry. What both TTT
+ * two-layer MLP, its reference step and dual form, counts and the descriptor (its impls are listed in registry/registry.c). What both TTT
  * variants share is in ttt_common.c. Fast impls: kernels/ttt_cpu.c (cpu), kernels/ttt_*.cu (cuda).
  *
  * Inner model per head, hidden h = 4d, gelu = tanh approximation (gelu' exact, ttt.py constants):
@@ -19,7 +19,6 @@
  * Impls on ref: "dual" and "primal"; decode is the same one-token step for both.
  */
 #include "ttt.h"
-#include "../kernels/ttt_cuda.h"
 #include "ref_ops.h"
 
 #include <stdlib.h>
@@ -170,11 +169,11 @@ const ttt_variant ttt_mlp_variant = {
 /* ---- descriptor -------------------------------------------------------------------------------- */
 static sb_status declare_params(const sb_config *c, sb_params *ps) { return ttt_declare_params(&ttt_mlp_variant, c, ps); }
 static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) { ttt_init_params(&ttt_mlp_variant, c, ps, rng); }
-static double flops(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T) {
-    return ttt_flops(&ttt_mlp_variant, c, l, m, impl, B, T);
+static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    return ttt_flops(&ttt_mlp_variant, c, l, m, form, B, T);
 }
-static double bytes(const sb_config *c, sb_level l, sb_mode m, const char *impl, int B, int T, int s) {
-    return ttt_bytes(&ttt_mlp_variant, c, l, m, impl, B, T, s);
+static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    return ttt_bytes(&ttt_mlp_variant, c, l, m, form, B, T, s);
 }
 static double state_bytes(const sb_config *c, sb_level l, int B, int T, int s) {
     return ttt_state_bytes(&ttt_mlp_variant, c, l, B, T, s);
@@ -192,36 +191,32 @@ static sb_status ref_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
     return ttt_ref_fill_state(L, &ttt_mlp_variant, B, T, seed);
 }
 
-static const sb_impl ref_dual = {
+const sb_impl sb_ttt_mlp_ref_dual = {
     .name = "dual", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "dual form per mini-batch (naive loops, double sums), one-token primal decode",
     .setup = ref_setup, .prefill = ref_dual_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
     .teardown = ttt_ref_teardown,
 };
-static const sb_impl ref_primal = {
+const sb_impl sb_ttt_mlp_ref_primal = {
     .name = "primal", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "token by token: P_i = P - tau_i sum_{j<=i} lr_j grad_j for W1, b1, W2, b2 (naive loops)",
     .setup = ref_setup, .prefill = ref_primal_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
-    .teardown = ttt_ref_teardown,
+    .teardown = ttt_ref_teardown, .count_form = TTT_FORM_PRIMAL,
 };
 
-static const sb_impl *const impls[] = {
-    &ref_dual,
-    &ref_primal,
-    &sb_ttt_mlp_cpu_dual,
-    &sb_ttt_mlp_cpu_primal,
-#ifdef SB_HAVE_CUDA
-    &ttt_mlp_cuda_dual,
-#endif
-    NULL,
-};
+/* The shared widths with TTT-MLP's base learning rate (0.1; TTT-Linear keeps 1.0). */
+static int preset(const char *name, sb_config *c) {
+    if (!sb_config_base(name, c)) return 0;
+    c->ttt_base_lr = 0.1f;
+    return 1;
+}
 
 const sb_layer_desc sb_ttt_mlp = {
     .name = "ttt_mlp",
     .about = "TTT-MLP (ttt-lm-pytorch TTTMLP): inner two-layer MLP (hidden 4d) trained at test time",
-    .default_config = "tiny",
+    .default_config = "tiny", .preset = preset,
+    .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = ttt_in_dim, .out_dim = ttt_out_dim, .make_input = ttt_make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,
-    .impls = impls,
 };

@@ -32,8 +32,8 @@ ParameterizedTestParameters(backends, match_ref) {
     static int n = 0;
     if (n) return cr_make_param_array(be_param, ps, n);
     for (int i = 0; sb_registry[i]; i++)
-        for (int j = 0; sb_registry[i]->impls[j]; j++) {
-            const sb_impl *im = sb_registry[i]->impls[j];
+        for (int j = 0; sb_impls(sb_registry[i])[j]; j++) {
+            const sb_impl *im = sb_impls(sb_registry[i])[j];
             if (im->backend == SB_REF) continue;
             for (int lv = SB_OP; lv <= SB_LAYER; lv++) {
                 if (!(im->levels & (1u << lv))) continue;
@@ -77,8 +77,8 @@ ParameterizedTest(be_param *p, backends, match_ref) {
 Test(backends, cuda_error_does_not_grow_with_context, .timeout = 600) {
     if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");
     for (int i = 0; sb_registry[i]; i++)
-        for (int j = 0; sb_registry[i]->impls[j]; j++) {
-            const sb_impl *im = sb_registry[i]->impls[j];
+        for (int j = 0; sb_impls(sb_registry[i])[j]; j++) {
+            const sb_impl *im = sb_impls(sb_registry[i])[j];
             if (im->backend != SB_CUDA || !(im->levels & (1u << SB_LAYER))) continue;
             double rel[2];
             const int Ts[2] = {1024, 8192};

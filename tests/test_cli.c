@@ -6,7 +6,7 @@
 #include "test_util.h"
 #include <criterion/parameterized.h>
 
-#include "../layers/seqbench.h"
+#include "../registry/registry.h"
 
 #include <limits.h>
 #include <stdio.h>

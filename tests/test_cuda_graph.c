@@ -1,10 +1,10 @@
-/* test_cuda_graph.c: the CUDA entry points the benchmark driver adds to kernels/cuda_api.h (graph
+/* test_cuda_graph.c: the CUDA entry points the benchmark driver adds to runtime/cuda_api.h (graph
  * of one decode step, event timer on sb_stream()): capture and replay work, a capture that
  * synchronizes or enqueues nothing fails cleanly and leaves the stream usable. Skips without a
  * GPU; without nvcc the stubs must answer SB_ENOTSUP. */
 #include <criterion/criterion.h>
 
-#include "../kernels/cuda_api.h"
+#include "../runtime/cuda_api.h"
 
 #include <stdlib.h>
 

@@ -26,8 +26,8 @@ ParameterizedTestParameters(decode, equals_longer_prefill) {
     static int n = 0;
     if (n) return cr_make_param_array(dec_param, ps, n);
     for (int i = 0; sb_registry[i]; i++)
-        for (int j = 0; sb_registry[i]->impls[j]; j++) {
-            const sb_impl *im = sb_registry[i]->impls[j];
+        for (int j = 0; sb_impls(sb_registry[i])[j]; j++) {
+            const sb_impl *im = sb_impls(sb_registry[i])[j];
             for (int lv = SB_OP; lv <= SB_LAYER; lv++) {
                 if (!(im->levels & (1u << lv))) continue;
                 for (size_t s = 0; s < sizeof shapes / sizeof *shapes && n < MAX_PARAMS; s++) {

@@ -4,7 +4,7 @@
 #include <criterion/parameterized.h>
 
 #include "test_util.h"
-#include "../layers/npy.h"
+#include "../runtime/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

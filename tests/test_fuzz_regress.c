@@ -9,7 +9,7 @@
 #include "../bench/golden.h"
 #include "../bench/resume.h"
 #include "../bench/sweep.h"
-#include "../layers/npy.h"
+#include "../runtime/npy.h"
 
 #include <stdio.h>
 #include <string.h>

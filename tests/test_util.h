@@ -2,7 +2,7 @@
 #ifndef SB_TEST_UTIL_H
 #define SB_TEST_UTIL_H
 
-#include "../layers/seqbench.h"
+#include "../registry/registry.h"
 
 #include <stddef.h>
 

@@ -13,7 +13,7 @@
  * Usage: speedgate [PATTERNS]: PATTERNS = comma-separated shell globs (fnmatch) on the names, e.g.
  * "mamba/chunked/op/decode,ttt_linear/dual/op/[pd]*"; only matching kernels run (default: all).
  */
-#include "../../layers/seqbench.h"
+#include "../../registry/registry.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -109,8 +109,8 @@ static int gate_if_selected(const char *patterns, const sb_layer_desc *d, const 
 static int gate_all(const char *patterns) {
     int fails = 0;
     for (int i = 0; sb_registry[i]; i++)
-        for (int j = 0; sb_registry[i]->impls[j]; j++) {
-            const sb_impl *im = sb_registry[i]->impls[j];
+        for (int j = 0; sb_impls(sb_registry[i])[j]; j++) {
+            const sb_impl *im = sb_impls(sb_registry[i])[j];
             if (im->backend != SB_CPU) continue;
             if (im->levels & (1u << SB_OP)) {
                 fails += gate_if_selected(patterns, sb_registry[i], im, SB_OP, SB_PREFILL);

@@ -1,4 +1,4 @@
-/* runtime.cpp: the CUDA runtime and cuBLAS as cuemu models them, enough for kernels/cuda_common.cu
+/* runtime.cpp: the CUDA runtime and cuBLAS as cuemu models them, enough for runtime/cuda_runtime.cu
  * and the launchers to run unchanged on the CPU:
  *   - one device ("cuemu", sm_90, 132 SMs, 227 KB of shared memory per block with opt-in);
  *   - device memory: host pages, NaN bytes at first, a guard page right after each allocation

@@ -1,5 +1,5 @@
-/* cpu_common.c: see cpu_common.h. GEMM wrappers (OpenBLAS), checked host allocation, threads. */
-#include "cpu_common.h"
+/* host_blas.c: see host_blas.h. GEMM wrappers (OpenBLAS), checked host allocation, threads. */
+#include "host_blas.h"
 
 #include <cblas.h>
 #include <omp.h>

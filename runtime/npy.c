@@ -161,30 +161,9 @@ int sb_npy_has_shape(const sb_npy *a, int ndim, const int *shape) {
     return 1;
 }
 
-static void shape_str(char *buf, size_t sz, int ndim, const int64_t *s64, const int *s32) {
+void sb_npy_shape_str(char *buf, size_t sz, int ndim, const int64_t *s64, const int *s32) {
     size_t len = (size_t)snprintf(buf, sz, "[");
     for (int i = 0; i < ndim && len < sz; i++)
         len += (size_t)snprintf(buf + len, sz - len, "%s%lld", i ? "," : "", s64 ? (long long)s64[i] : (long long)s32[i]);
     if (len < sz) snprintf(buf + len, sz - len, "]");
-}
-
-sb_status sb_params_load_dir(sb_params *ps, const char *dir) {
-    for (int i = 0; i < ps->count; i++) {
-        sb_param *p = &ps->p[i];
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s.npy", dir, p->name);
-        sb_npy a;
-        sb_status st = sb_npy_read(path, &a);
-        if (st) return st;
-        if (!sb_npy_has_shape(&a, p->ndim, p->shape)) {
-            char want[64], got[64];
-            shape_str(want, sizeof want, p->ndim, NULL, p->shape);
-            shape_str(got, sizeof got, a.ndim, a.shape, NULL);
-            sb_npy_free(&a);
-            return sb_fail(SB_EINVAL, "%s: shape %s, expected %s", path, got, want);
-        }
-        memcpy(p->host, a.data, p->n * sizeof(float));
-        sb_npy_free(&a);
-    }
-    return SB_OK;
 }

@@ -1,5 +1,6 @@
-/* cuda_common.cu: the CUDA API of cuda_api.h (device discovery, memory with a high-water mark,
- * conversions, event timer, L2 flush, decode-step graphs, metadata) and the shared helpers of cuda_common.cuh. */
+/* cuda_runtime.cu: the CUDA runtime wrapper of cuda_api.h (device discovery, memory with a
+ * high-water mark, conversions, event timer, L2 flush, decode-step graphs, metadata) and the shared
+ * helpers of cuda_common.cuh (stream, cuBLAS handle, GEMM wrappers, prefill scratch). */
 #include "cuda_common.cuh"
 
 #include <dlfcn.h>

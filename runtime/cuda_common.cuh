@@ -1,4 +1,4 @@
-/* cuda_common.cuh: what every CUDA file of seqbench shares: check macros that turn a CUDA or
+/* cuda_common.cuh (runtime/): what every CUDA file of seqbench shares: check macros that turn a CUDA or
  * cuBLAS error into an sb_status with file and line, the one stream, the one cuBLAS handle,
  * bf16 helpers and the bf16 GEMM wrapper used for every projection. */
 #ifndef SB_CUDA_COMMON_CUH
@@ -30,12 +30,7 @@ typedef __nv_bfloat16 bf16;
     } while (0)
 /* After a kernel launch: launch-configuration errors surface here. */
 #define CUDA_LAUNCH_CHECK() CUDA_TRY(cudaGetLastError())
-/* Propagate an sb_status. */
-#define SB_TRY(expr)                                                                            \
-    do {                                                                                        \
-        sb_status s_ = (expr);                                                                  \
-        if (s_ != SB_OK) return s_;                                                             \
-    } while (0)
+/* SB_TRY (propagate an sb_status) is in runtime.h. */
 
 /* The stream every seqbench kernel and cuBLAS call runs on (created on first use). */
 cudaStream_t sb_stream(void);

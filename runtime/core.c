@@ -1,7 +1,7 @@
-/* core.c: errors, names, random numbers, parameter tables and buffers (host side).
- * Device buffers go through the small CUDA API of kernels/cuda_api.h, stubbed without nvcc. */
-#include "seqbench.h"
-#include "../kernels/cuda_api.h"
+/* core.c: errors, names, random numbers and buffers (runtime.h). Device buffers go through the
+ * CUDA runtime wrapper (cuda_api.h), stubbed without nvcc. */
+#include "runtime.h"
+#include "cuda_api.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -110,44 +110,6 @@ static void fill_chunks(float *x, size_t n, sb_rng *r, float a, float b, fill_sp
 
 void sb_fill_normal(float *x, size_t n, sb_rng *r, float mean, float std) { fill_chunks(x, n, r, mean, std, normal_span); }
 void sb_fill_uniform(float *x, size_t n, sb_rng *r, float lo, float hi) { fill_chunks(x, n, r, lo, hi, uniform_span); }
-
-/* ---- parameters -------------------------------------------------------------------------- */
-sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *shape) {
-    if (ps->count >= SB_MAX_PARAMS) return sb_fail(SB_EINVAL, "too many parameters (max %d)", SB_MAX_PARAMS);
-    if (ndim < 1 || ndim > 4) return sb_fail(SB_EINVAL, "parameter %s: bad rank %d", name, ndim);
-    sb_param *p = &ps->p[ps->count];
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->ndim = ndim;
-    p->n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] <= 0) return sb_fail(SB_EINVAL, "parameter %s: bad shape", name);
-        p->shape[i] = shape[i];
-        p->n *= (size_t)shape[i];
-    }
-    p->host = calloc(p->n, sizeof(float));
-    if (!p->host) return sb_fail(SB_ENOMEM, "out of host memory for parameter %s", name);
-    ps->count++;
-    return SB_OK;
-}
-
-sb_param *sb_params_find(sb_params *ps, const char *name) {
-    for (int i = 0; i < ps->count; i++)
-        if (strcmp(ps->p[i].name, name) == 0) return &ps->p[i];
-    return NULL;
-}
-
-const float *sb_params_get(const sb_params *ps, const char *name) {
-    for (int i = 0; i < ps->count; i++)
-        if (strcmp(ps->p[i].name, name) == 0) return ps->p[i].host;
-    fprintf(stderr, "seqbench: internal error: parameter %s not declared\n", name);
-    abort();
-}
-
-void sb_params_free(sb_params *ps) {
-    for (int i = 0; i < ps->count; i++) free(ps->p[i].host);
-    ps->count = 0;
-}
 
 /* ---- buffers ----------------------------------------------------------------------------- */
 sb_dtype sb_backend_act_dtype(sb_backend be) { return be == SB_CUDA ? SB_BF16 : SB_F32; }

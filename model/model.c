@@ -5,17 +5,22 @@
  *                       logits = RMSNorm(h_last) head^T
  *   Mamba               h = embed(ids);  L_m x [ h += mamba(RMSNorm(h)) ];  logits = RMSNorm(h_last) head^T
  *
- * Shapes: embed [vocab, D], gate_proj/up_proj [I, D], down_proj [D, I], lm_head [vocab, D], RMSNorm
- * weights [D] (eps = cfg.eps). Prefill input: int32 token ids [B, T]; output: logits of the last
- * token [B, vocab]. Decode: ids [B] -> logits [B, vocab].
+ * Shapes: embed [vocab, D], gate_proj/up_proj [I, D], down_proj [D, I], lm_head [vocab, D] (none
+ * when the embedding is tied), RMSNorm weights [D] (eps = the block's norm_eps). Prefill input:
+ * int32 token ids [B, T]; output: logits of the last token [B, vocab]. Decode: ids [B] -> logits
+ * [B, vocab].
  *
- * The mixers are ordinary layer instances (sb_layer_create at level layer, same backend and impl,
+ * Which of the two block kinds, the norms' eps and whether the head is the embedding come from the
+ * descriptor (sb_layer_desc.block), never from the layer's name.
+ *
+ * The mixers are ordinary layer instances (sb_layer_open at level layer, same backend and impl,
  * weights from seed + i); the stack's own weights are random from the seed (no golden files
- * exist at this level). One forward below drives every backend through its sb_model_ops table:
- * ref (naive loops, here), cpu (kernels/model_cpu.c), cuda (kernels/model_cuda.cu).
+ * exist at this level). One forward below drives every backend through the sb_model_ops table
+ * the registry passes in: ref (naive loops, here), cpu (kernels/model_cpu.c), cuda
+ * (kernels/model_cuda.cu). The instance runs through sb_layer_* via model_runner (below).
  */
 #include "model.h"
-#include "ref_ops.h"
+#include "../layers/ref_ops.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,7 +32,9 @@
 
 typedef struct {
     int n;             /* mixers (L, or L_m for Mamba) */
-    int mlp;           /* 1: SwiGLU MLP in every block (transformer, TTT); 0: Mamba */
+    int mlp;           /* 1: SwiGLU MLP in every block (the descriptor's block.mlp) */
+    int tied;          /* 1: the head is the embedding (block.tied_embedding): no head tensor */
+    float eps;         /* RMSNorm eps of every norm of the stack (block.norm_eps) */
     sb_layer **mix;
     const sb_model_ops *ops;
     size_t mat_elem;   /* bytes per element of an uploaded matrix (the act dtype) */
@@ -39,40 +46,6 @@ typedef struct {
     void *h, *a, *mixo, *g, *u, *f;
     size_t rows_cap, f_cap;
 } model;
-
-/* ---- counts (norms and the embedding gather are ignored; SPEC §6 convention) ------------------- */
-static int has_mlp(const sb_layer_desc *d) { return strcmp(d->name, "mamba") != 0; }
-
-static int model_depth(const sb_layer *L) { return L->cfg.n_layers; }
-
-/* The mixers' layer-level counts, via a descriptor call on the same config and impl. */
-static double mixer_flops(const sb_layer *L, sb_mode mode, int B, int T) {
-    return L->desc->flops(&L->cfg, SB_LAYER, mode, L->impl->name, B, T);
-}
-
-/* Per layer: mixer + MLP 3 projections (2*D*I each per token); head 2*D*vocab per output token
- * (B of them in both modes: prefill returns the last token's logits only). */
-double sb_model_flops(const sb_layer *L, sb_mode mode, int B, int T) {
-    const double D = L->cfg.d_model, I = L->cfg.intermediate, V = L->cfg.vocab;
-    const double tokens = mode == SB_PREFILL ? (double)B * T : B;
-    double per_layer = mixer_flops(L, mode, B, T) + (has_mlp(L->desc) ? tokens * 3 * 2 * D * I : 0);
-    return model_depth(L) * per_layer + B * 2 * D * V;
-}
-
-/* Mixers' bytes + per layer the MLP weights (3*D*I) + the head (vocab*D) + the embedding rows
- * gathered (tokens*D), all at the activation element size. */
-double sb_model_bytes(const sb_layer *L, sb_mode mode, int B, int T) {
-    const int s = (int)sb_dtype_size(sb_backend_act_dtype(L->backend));
-    const double D = L->cfg.d_model, I = L->cfg.intermediate, V = L->cfg.vocab;
-    const double tokens = mode == SB_PREFILL ? (double)B * T : B;
-    double per_layer = L->desc->bytes(&L->cfg, SB_LAYER, mode, L->impl->name, B, T, s) + (has_mlp(L->desc) ? 3 * D * I * s : 0);
-    return model_depth(L) * per_layer + V * D * s + tokens * D * s;
-}
-
-double sb_model_state_bytes(const sb_layer *L, int B, int T) {
-    const int s = (int)sb_dtype_size(sb_backend_act_dtype(L->backend));
-    return model_depth(L) * L->desc->state_bytes(&L->cfg, SB_LAYER, B, T, s);
-}
 
 /* ---- reference ops: naive loops, double accumulation ------------------------------------------ */
 static sb_status ref_upload(const float *host, size_t n, int matrix, void **w) {
@@ -133,17 +106,6 @@ const sb_model_ops sb_model_ops_ref = {
     .residual = ref_residual,
 };
 
-static const sb_model_ops *ops_for(sb_backend be) {
-    switch (be) {
-    case SB_REF: return &sb_model_ops_ref;
-    case SB_CPU: return &sb_model_ops_cpu;
-#ifdef SB_HAVE_CUDA
-    case SB_CUDA: return &sb_model_ops_cuda;
-#endif
-    default: return NULL;
-    }
-}
-
 /* ---- parameters -------------------------------------------------------------------------------- */
 /* Stack weights: a stream per tensor (derived from the seed) so that each is independent of the
  * others' sizes. Uniform with the std of the usual init (1/sqrt(fan_in)); norm weights 1 +- 0.1
@@ -162,7 +124,7 @@ static void fill_norm(float *x, size_t n, uint64_t seed, int tensor) {
 static sb_status alloc_masters(model *m, const sb_config *c) {
     const size_t D = c->d_model, I = c->intermediate, V = c->vocab, n = m->n, mlp = m->mlp;
     float **p[] = {&m->embed, &m->norm1, &m->norm2, &m->gate, &m->up, &m->down, &m->norm_f, &m->head};
-    size_t sz[] = {V * D, n * D, mlp * n * D, mlp * n * I * D, mlp * n * I * D, mlp * n * D * I, D, V * D};
+    size_t sz[] = {V * D, n * D, mlp * n * D, mlp * n * I * D, mlp * n * I * D, mlp * n * D * I, D, !m->tied * V * D};
     for (int i = 0; i < 8; i++) {
         *p[i] = malloc((sz[i] ? sz[i] : 1) * sizeof(float));
         if (!*p[i]) return sb_fail(SB_ENOMEM, "model: out of host memory for its weights");
@@ -175,7 +137,7 @@ static void init_masters(model *m, const sb_config *c, uint64_t seed) {
     fill(m->embed, V * D, seed, 0, 1.0f);
     fill_norm(m->norm1, n * D, seed, 1);
     fill_norm(m->norm_f, D, seed, 2);
-    fill(m->head, V * D, seed, 3, 1.0f / sqrtf((float)D));
+    if (!m->tied) fill(m->head, V * D, seed, 3, 1.0f / sqrtf((float)D));
     if (!m->mlp) return;
     fill_norm(m->norm2, n * D, seed, 4);
 #pragma omp parallel for schedule(static)
@@ -190,7 +152,7 @@ static sb_status upload_masters(model *m, const sb_config *c) {
     const size_t D = c->d_model, I = c->intermediate, V = c->vocab, n = m->n, mlp = m->mlp;
     struct { const float *host; size_t n; int matrix; void **w; } t[] = {
         {m->embed, V * D, 1, &m->w_embed}, {m->norm1, n * D, 0, &m->w_norm1}, {m->norm_f, D, 0, &m->w_norm_f},
-        {m->head, V * D, 1, &m->w_head}, {m->norm2, mlp * n * D, 0, &m->w_norm2},
+        {m->head, !m->tied * V * D, 1, &m->w_head}, {m->norm2, mlp * n * D, 0, &m->w_norm2},
         {m->gate, mlp * n * I * D, 1, &m->w_gate}, {m->up, mlp * n * I * D, 1, &m->w_up},
         {m->down, mlp * n * D * I, 1, &m->w_down},
     };
@@ -199,6 +161,7 @@ static sb_status upload_masters(model *m, const sb_config *c) {
         sb_status st = m->ops->upload(t[i].host, t[i].n, t[i].matrix, t[i].w);
         if (st) return st;
     }
+    if (m->tied) m->w_head = m->w_embed;
     return SB_OK;
 }
 
@@ -207,13 +170,14 @@ static const void *mat_at(const model *m, const void *w, size_t elems) { return 
 static const void *vec_at(const void *w, size_t elems) { return (const float *)w + elems; }
 
 /* ---- setup / teardown ---------------------------------------------------------------------------- */
-void sb_model_teardown(sb_layer *L) {
+static void model_teardown(sb_layer *L) {
     model *m = L->impl_state;
     if (!m) return;
     for (int i = 0; m->mix && i < m->n; i++) sb_layer_destroy(m->mix[i]);
     free(m->mix);
     if (m->ops) {
-        void *w[] = {m->w_embed, m->w_norm1, m->w_norm2, m->w_gate, m->w_up, m->w_down, m->w_norm_f, m->w_head};
+        void *w[] = {m->w_embed, m->w_norm1, m->w_norm2, m->w_gate, m->w_up, m->w_down, m->w_norm_f,
+                     m->tied ? NULL : m->w_head};
         for (int i = 0; i < 8; i++)
             if (w[i]) m->ops->release(w[i]);
         void *ws[] = {m->h, m->a, m->mixo, m->g, m->u, m->f};
@@ -226,34 +190,36 @@ void sb_model_teardown(sb_layer *L) {
     L->impl_state = NULL;
 }
 
-static sb_status check_config(const sb_layer *L, const sb_layer_opts *o) {
+static sb_status check_config(const sb_layer *L, const sb_layer_opts *o, const sb_model_ops *ops) {
     const sb_config *c = &L->cfg;
+    const int mlp = L->desc->block.mlp;
     if (o->weights_dir) return sb_fail(SB_ENOTSUP, "model level: weights are random from the seed (no .npy loading)");
-    if (c->n_layers <= 0 || c->vocab <= 0 || c->d_model <= 0 || (has_mlp(L->desc) && c->intermediate <= 0))
+    if (c->n_layers <= 0 || c->vocab <= 0 || c->d_model <= 0 || (mlp && c->intermediate <= 0))
         return sb_fail(SB_EINVAL, "model level: config %s needs n_layers, vocab, d_model%s > 0", c->name,
-                       has_mlp(L->desc) ? ", intermediate" : "");
-    if (!ops_for(L->backend)) return sb_fail(SB_ENOTSUP, "model level: no ops for backend %s", sb_backend_name(L->backend));
+                       mlp ? ", intermediate" : "");
+    if (!ops) return sb_fail(SB_ENOTSUP, "model level: no ops for backend %s", sb_backend_name(L->backend));
     return SB_OK;
 }
 
-sb_status sb_model_setup(sb_layer *L, const sb_layer_opts *o) {
-    sb_status st = check_config(L, o);
-    if (st) return st;
+static sb_status model_setup(sb_layer *L, const sb_layer_opts *o, const sb_model_ops *ops) {
+    SB_TRY(check_config(L, o, ops));
     model *m = calloc(1, sizeof *m);
     if (!m) return sb_fail(SB_ENOMEM, "out of host memory");
     L->impl_state = m;
     m->n = L->cfg.n_layers;
-    m->mlp = has_mlp(L->desc);
-    m->ops = ops_for(L->backend);
+    m->mlp = L->desc->block.mlp;
+    m->tied = L->desc->block.tied_embedding;
+    m->eps = L->desc->block.norm_eps;
+    m->ops = ops;
     m->mat_elem = sb_dtype_size(sb_backend_act_dtype(L->backend));
     m->mix = calloc(m->n, sizeof *m->mix);
     if (!m->mix) return sb_fail(SB_ENOMEM, "out of host memory");
     for (int i = 0; i < m->n; i++) {
         sb_layer_opts mo = {.layer = L->desc->name, .impl = L->impl->name, .backend = L->backend, .level = SB_LAYER,
                             .cfg = &L->cfg, .seed = o->seed + (uint64_t)i, .max_batch = L->max_batch, .max_ctx = L->max_ctx};
-        if ((st = sb_layer_create(&mo, &m->mix[i]))) return st;
+        SB_TRY(sb_layer_open(L->desc, L->impl, &mo, &m->mix[i]));
     }
-    if ((st = alloc_masters(m, &L->cfg))) return st;
+    SB_TRY(alloc_masters(m, &L->cfg));
     init_masters(m, &L->cfg, o->seed);
     return upload_masters(m, &L->cfg);
 }
@@ -295,7 +261,7 @@ static sb_status mlp_block(const sb_layer *L, model *m, int i, size_t rows) {
     for (size_t r0 = 0; r0 < rows; r0 += MODEL_MLP_CHUNK) {
         const int nr = (int)(rows - r0 < MODEL_MLP_CHUNK ? rows - r0 : MODEL_MLP_CHUNK);
         float *h = (float *)m->h + r0 * D;
-        sb_status st = op->rmsnorm(h, D, nw, m->a, nr, D, L->cfg.eps);
+        sb_status st = op->rmsnorm(h, D, nw, m->a, nr, D, m->eps);
         if (!st) st = op->linear(m->a, gate, m->g, nr, D, I);
         if (!st) st = op->linear(m->a, up, m->u, nr, D, I);
         if (!st) st = op->silu_mul(m->g, m->u, (size_t)nr * I);
@@ -314,7 +280,7 @@ static sb_status forward(sb_layer *L, const int32_t *ids, void *logits, int B, i
     sb_status st = reserve(m, c, rows, B);
     if (!st) st = op->embed(ids, m->w_embed, m->h, (int)rows, D, c->vocab);
     for (int i = 0; !st && i < m->n; i++) {
-        st = op->rmsnorm(m->h, D, vec_at(m->w_norm1, (size_t)i * D), m->a, (int)rows, D, c->eps);
+        st = op->rmsnorm(m->h, D, vec_at(m->w_norm1, (size_t)i * D), m->a, (int)rows, D, m->eps);
         if (!st) st = decode ? sb_layer_decode(m->mix[i], m->a, m->mixo, B) : sb_layer_prefill(m->mix[i], m->a, m->mixo, B, T);
         if (!st) st = op->residual(m->h, m->mixo, rows * D);
         if (!st && m->mlp) st = mlp_block(L, m, i, rows);
@@ -322,20 +288,20 @@ static sb_status forward(sb_layer *L, const int32_t *ids, void *logits, int B, i
     if (st) return st;
     /* the last token of each sequence: row b*T + T-1 (prefill) or b (decode) */
     const float *last = decode ? (const float *)m->h : (const float *)m->h + (size_t)(T - 1) * D;
-    st = op->rmsnorm(last, decode ? (size_t)D : (size_t)T * D, m->w_norm_f, m->f, B, D, c->eps);
+    st = op->rmsnorm(last, decode ? (size_t)D : (size_t)T * D, m->w_norm_f, m->f, B, D, m->eps);
     if (!st) st = op->linear(m->f, m->w_head, logits, B, D, c->vocab);
     return st;
 }
 
-sb_status sb_model_prefill(sb_layer *L, const void *ids, void *logits, int B, int T) {
+static sb_status model_prefill(sb_layer *L, const void *ids, void *logits, int B, int T) {
     return forward(L, ids, logits, B, T, 0);
 }
 
-sb_status sb_model_decode(sb_layer *L, const void *ids, void *logits, int B) {
+static sb_status model_decode(sb_layer *L, const void *ids, void *logits, int B) {
     return forward(L, ids, logits, B, 1, 1);
 }
 
-sb_status sb_model_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
+static sb_status model_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
     model *m = L->impl_state;
     for (int i = 0; i < m->n; i++) {
         sb_status st = sb_layer_fill_state(m->mix[i], B, T, seed + (uint64_t)i);
@@ -344,7 +310,38 @@ sb_status sb_model_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
     return SB_OK;
 }
 
-void sb_model_rewind(sb_layer *L, int T) {
+static void model_rewind(sb_layer *L, int T) {
     model *m = L->impl_state;
     for (int i = 0; i < m->n; i++) sb_layer_rewind(m->mix[i], T);
+}
+
+/* ---- the instance: ids in, logits of the last token out ------------------------------------------- */
+static int model_in_dim(const sb_layer *L) { (void)L; return 1; }
+static int model_out_dim(const sb_layer *L) { return L->cfg.vocab; }
+static sb_dtype model_in_dtype(const sb_layer *L) { (void)L; return SB_I32; }
+static size_t model_out_rows(const sb_layer *L, sb_mode mode, int B, int T) {
+    (void)L; (void)mode; (void)T;
+    return (size_t)B; /* prefill returns the last token's logits only */
+}
+static void model_make_input(const sb_layer *L, float *x, int B, int T, sb_rng *rng) {
+    for (size_t i = 0; i < (size_t)B * T; i++) x[i] = (float)(sb_rng_u64(rng) % (uint64_t)L->cfg.vocab);
+}
+
+static const sb_runner model_runner = {
+    .prefill = model_prefill, .decode = model_decode, .fill_state = model_fill_state, .rewind = model_rewind,
+    .teardown = model_teardown, .in_dim = model_in_dim, .out_dim = model_out_dim, .in_dtype = model_in_dtype,
+    .out_rows = model_out_rows, .make_input = model_make_input,
+};
+
+sb_status sb_model_open(const sb_layer_desc *d, const sb_impl *im, const sb_model_ops *ops, const sb_layer_opts *o,
+                        sb_layer **out) {
+    *out = NULL;
+    SB_TRY(sb_layer_check_opts(o));
+    if (o->level != SB_MODEL) return sb_fail(SB_EINVAL, "sb_model_open: level %s", sb_level_name(o->level));
+    sb_layer *L;
+    SB_TRY(sb_layer_shell(d, im, o, &model_runner, &L));
+    sb_status st = model_setup(L, o, ops);
+    if (st) { sb_layer_destroy(L); return st; }
+    *out = L;
+    return SB_OK;
 }

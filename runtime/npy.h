@@ -4,7 +4,7 @@
 #ifndef SB_NPY_H
 #define SB_NPY_H
 
-#include "seqbench.h"
+#include "runtime.h"
 
 #include <stdio.h>
 
@@ -25,7 +25,7 @@ sb_status sb_npy_write(const char *path, const float *data, int ndim, const int6
 void sb_npy_free(sb_npy *a);
 /* 1 if a has exactly this shape. */
 int sb_npy_has_shape(const sb_npy *a, int ndim, const int *shape);
-/* Fill every declared parameter from DIR/<name>.npy, checking shapes. */
-sb_status sb_params_load_dir(sb_params *ps, const char *dir);
+/* "[2,3]" from an int64 shape (s64) or, if s64 is NULL, an int shape (s32). */
+void sb_npy_shape_str(char *buf, size_t sz, int ndim, const int64_t *s64, const int *s32);
 
 #endif

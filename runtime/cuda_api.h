@@ -1,10 +1,10 @@
-/* cuda_api.h: the C entry points of the CUDA side that host code (layers/, bench/) may call.
- * With nvcc they live in kernels/cuda_common.cu; without it kernels/cuda_stub.c answers
- * "no device" so that the binary builds and runs on machines without CUDA. */
+/* cuda_api.h: the C entry points of the CUDA runtime wrapper that host code may call. With nvcc
+ * they live in runtime/cuda_runtime.cu; without it runtime/cuda_stub.c answers "no device" so
+ * that the binary builds and runs on machines without CUDA. */
 #ifndef SB_CUDA_API_H
 #define SB_CUDA_API_H
 
-#include "../layers/seqbench.h"
+#include "runtime.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,7 +1,9 @@
-/* model.h: the model level (SPEC §3.4), called by layer.c when level == SB_MODEL, and the small
- * table of primitive ops that each backend provides to run the stack around the mixers. */
-#ifndef SB_MODEL_H
-#define SB_MODEL_H
+/* model_ops.h: the small table of primitive ops that each backend provides to run the model stack
+ * (SPEC §3.4) around the mixers. The interface lives here, below the kernels that implement it
+ * (kernels/model_cpu.c, kernels/model_cuda.cu) and the model that drives it (model/model.c; its
+ * ref table is there too); the registry hands the model the table of the instance's backend. */
+#ifndef SB_MODEL_OPS_H
+#define SB_MODEL_OPS_H
 
 #include "seqbench.h"
 
@@ -9,17 +11,7 @@
 extern "C" {
 #endif
 
-sb_status sb_model_setup(sb_layer *L, const sb_layer_opts *o);
-void sb_model_teardown(sb_layer *L);
-sb_status sb_model_prefill(sb_layer *L, const void *ids, void *logits, int B, int T);
-sb_status sb_model_decode(sb_layer *L, const void *ids, void *logits, int B);
-sb_status sb_model_fill_state(sb_layer *L, int B, int T, uint64_t seed);
-void sb_model_rewind(sb_layer *L, int T);
-double sb_model_flops(const sb_layer *L, sb_mode mode, int B, int T);
-double sb_model_bytes(const sb_layer *L, sb_mode mode, int B, int T);
-double sb_model_state_bytes(const sb_layer *L, int B, int T);
-
-/* What a backend provides to the model stack; layers/model.c drives it (one forward for every
+/* What a backend provides to the model stack; model/model.c drives it (one forward for every
  * backend). "act" is the backend's activation dtype (fp32 on the host, bf16 on the device); the
  * residual stream h is fp32 everywhere. Weights are handles made by upload: a matrix in the act
  * dtype, a vector (norm weights) in fp32; on host backends the handle is the fp32 host array.
@@ -44,7 +36,6 @@ typedef struct sb_model_ops {
     sb_status (*residual)(float *h, const void *x, size_t n);
 } sb_model_ops;
 
-extern const sb_model_ops sb_model_ops_ref;  /* layers/model.c: naive loops */
 extern const sb_model_ops sb_model_ops_cpu;  /* kernels/model_cpu.c: OpenBLAS + OpenMP */
 #ifdef SB_HAVE_CUDA
 extern const sb_model_ops sb_model_ops_cuda; /* kernels/model_cuda.cu: cuBLAS + small kernels */
