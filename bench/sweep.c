@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,39 +123,6 @@ static void history_add(history *h, const sb_point *p, double call_s) {
     h->v[h->n++] = (measured){p, call_s};
 }
 
-/* ---- which config fields a layer uses ------------------------------------------------------- */
-/* A config field applies to a layer when changing it changes the layer's parameters or counts
- * (probed on the tiny config); the others are written as empty cells ("not applicable"). */
-enum { F_HEADS = 1, F_HEAD_DIM = 2, F_D_STATE = 4, F_MINI_BATCH = 8 };
-
-static double signature(const sb_layer_desc *d, const sb_config *c, sb_level l) {
-    sb_params ps = {0};
-    if (d->declare_params(c, &ps) != SB_OK) { sb_params_free(&ps); return NAN; }
-    double s = 0;
-    for (int i = 0; i < ps.count; i++) s += (double)ps.p[i].n * (i + 1);
-    sb_params_free(&ps);
-    for (int m = 0; m < SB_NMODES; m++) s += 3 * d->flops(c, l, (sb_mode)m, 0, 2, 40) + 5 * d->bytes(c, l, (sb_mode)m, 0, 2, 40, 4);
-    return s + 7 * d->state_bytes(c, l, 2, 40, 4);
-}
-
-static unsigned fields_used(const sb_layer_desc *d, sb_level level) {
-    sb_config base;
-    if (!sb_config_preset(d->name, "tiny", &base)) return ~0u;
-    sb_level l = level == SB_MODEL ? SB_LAYER : level;
-    double s0 = signature(d, &base, l);
-    unsigned used = 0;
-    for (int f = 0; f < 4; f++) {
-        sb_config c = base;
-        if (f == 0) c.heads *= 2;
-        if (f == 1) c.head_dim *= 2;
-        if (f == 2) c.d_state *= 2;
-        if (f == 3) c.mini_batch *= 2;
-        double s = signature(d, &c, l);
-        if (!(s == s0)) used |= 1u << f; /* a change, or a config the layer rejects */
-    }
-    return used;
-}
-
 /* ---- rows ---------------------------------------------------------------------------------- */
 typedef struct {
     sb_meta meta;
@@ -198,11 +166,16 @@ static void fill_point(sb_row *row, const sb_point *p, const sb_point_result *r)
     sb_row_int(row, SB_COL_BATCH, p->batch);
     sb_row_int(row, SB_COL_CTX, p->ctx);
     sb_row_int(row, SB_COL_D_MODEL, p->cfg.d_model);
-    unsigned used = fields_used(p->desc, p->level);
-    if (used & F_HEADS) sb_row_int(row, SB_COL_HEADS, p->cfg.heads);
-    if (used & F_HEAD_DIM) sb_row_int(row, SB_COL_HEAD_DIM, p->cfg.head_dim);
-    if (used & F_D_STATE) sb_row_int(row, SB_COL_D_STATE, p->cfg.d_state);
-    if (used & F_MINI_BATCH) sb_row_int(row, SB_COL_MINI_BATCH, p->cfg.mini_batch);
+    /* the config columns the layer reads (its descriptor's field table); the others are empty
+     * cells, "not applicable" */
+    const struct { int col; size_t member; int value; } cols[] = {
+        {SB_COL_HEADS, offsetof(sb_config, heads), p->cfg.heads},
+        {SB_COL_HEAD_DIM, offsetof(sb_config, head_dim), p->cfg.head_dim},
+        {SB_COL_D_STATE, offsetof(sb_config, d_state), p->cfg.d_state},
+        {SB_COL_MINI_BATCH, offsetof(sb_config, mini_batch), p->cfg.mini_batch},
+    };
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+        if (sb_config_reads(p->desc, cols[i].member)) sb_row_int(row, cols[i].col, cols[i].value);
     if (p->level == SB_MODEL) sb_row_int(row, SB_COL_N_LAYERS, p->cfg.n_layers);
     double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
     sb_row_count(row, SB_COL_TOKENS, tokens);

@@ -19,7 +19,8 @@
 #include <string.h>
 
 /* ---- parameters and shapes ------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_params *ps) {
+static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+    (void)level; /* the same four weights at op and layer level (op reads none) */
     const char *names[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"};
     int shape[2] = {c->d_model, c->d_model};
     if (c->heads * c->head_dim != c->d_model || c->head_dim % 2)
@@ -188,11 +189,33 @@ const sb_impl sb_attention_ref_naive = {
     .setup = ref_setup, .prefill = ref_prefill, .decode = ref_decode, .teardown = ref_teardown,
 };
 
+/* Op level as named arrays: q, k, v (RoPE applied), output o, each D wide ([B,T,H,d]). */
+static int op_arrays(const sb_config *c, int outputs, sb_op_array *a) {
+    const int D = c->d_model;
+    if (outputs) {
+        a[0] = (sb_op_array){"o", D};
+        return 1;
+    }
+    const sb_op_array in[] = {{"q", D}, {"k", D}, {"v", D}};
+    memcpy(a, in, sizeof in);
+    return 3;
+}
+
+/* The config fields attention reads (golden case.txt / HF LlamaConfig names). */
+static const sb_config_field fields[] = {
+    SB_FIELD_I("d_model|hidden_size", d_model, 0),
+    SB_FIELD_I("heads|num_attention_heads", heads, 0),
+    SB_FIELD_I("head_dim", head_dim, 0),
+    SB_FIELD_F("rope_theta", rope_theta, 10000.0),
+    SB_FIELD_END,
+};
+
 const sb_layer_desc sb_attention = {
     .name = "attention",
     .about = "causal softmax attention (Llama: RoPE rotate-half, no biases)",
     .default_config = "tiny", .preset = sb_config_base,
     .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
+    .fields = fields, .op_arrays = op_arrays,
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = in_dim, .out_dim = out_dim, .make_input = make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,

@@ -3,6 +3,9 @@
  * differs for it (Mamba's depth, TTT-MLP's base learning rate). */
 #include "seqbench.h"
 
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +70,11 @@ const sb_config_field *sb_config_field_find(const sb_layer_desc *d, const char *
 sb_status sb_config_field_set(const sb_config_field *f, sb_config *c, const char *text) {
     char *end;
     double v = strtod(text, &end);
-    if (*text == '\0' || *end != '\0') return sb_fail(SB_EINVAL, "bad value '%s'", text);
+    if (*text == '\0' || *end != '\0' || !(fabs(v) <= FLT_MAX)) return sb_fail(SB_EINVAL, "bad value '%s'", text);
     char *member = (char *)c + f->offset;
     switch (f->kind) {
     case SB_FIELD_INT:
-        if (v != (double)(int)v) return sb_fail(SB_EINVAL, "bad value '%s' (an integer)", text);
+        if (v < INT_MIN || v > INT_MAX || v != (double)(int)v) return sb_fail(SB_EINVAL, "bad value '%s' (an integer)", text);
         memcpy(member, &(int){(int)v}, sizeof(int));
         return SB_OK;
     case SB_FIELD_FLOAT:

@@ -33,6 +33,8 @@ sb_status sb_layer_shell(const sb_layer_desc *d, const sb_impl *im, const sb_lay
     L->max_ctx = o->max_ctx;
     if (o->cfg) L->cfg = *o->cfg;
     else d->preset(d->default_config, &L->cfg);
+    sb_status st = d->finish_config ? d->finish_config(&L->cfg, o->level) : SB_OK;
+    if (st) { free(L); return st; }
     *out = L;
     return SB_OK;
 }
@@ -72,7 +74,7 @@ sb_status sb_layer_open(const sb_layer_desc *d, const sb_impl *im, const sb_laye
         return sb_fail(SB_EINVAL, "sb_layer_open: level %s is not a layer's own", sb_level_name(o->level));
     sb_layer *L;
     SB_TRY(sb_layer_shell(d, im, o, &layer_runner, &L));
-    sb_status st = d->declare_params(&L->cfg, &L->params);
+    sb_status st = d->declare_params(&L->cfg, o->level, &L->params);
     if (!st) {
         sb_rng rng;
         sb_rng_seed(&rng, o->seed);

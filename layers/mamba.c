@@ -25,7 +25,8 @@
 #include <string.h>
 
 /* ---- parameters and shapes ------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_params *ps) {
+static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+    (void)level; /* one set of tensors for both levels */
     const int D = c->d_model, E = mamba_E(c), N = c->d_state, R = c->dt_rank, K = c->d_conv;
     if (E <= 0 || N <= 0 || R <= 0 || K < 2) return sb_fail(SB_EINVAL, "mamba: bad config (E %d, N %d, R %d, K %d)", E, N, R, K);
     struct { const char *name; int ndim, s0, s1, s2; } t[] = {
@@ -214,10 +215,18 @@ static sb_status ref_prefill(sb_layer *L, const void *x, void *y, int B, int T) 
 }
 static sb_status ref_decode(sb_layer *L, const void *x, void *y, int B) { return ref_forward(L, x, y, B, 1); }
 
+/* The ssm state of the L->batch sequences, [B, E, N] (state_shape). */
+static sb_status ref_read_state(sb_layer *L, float *host) {
+    const ref_state *s = L->impl_state;
+    memcpy(host, s->h, (size_t)L->batch * mamba_E(&L->cfg) * L->cfg.d_state * sizeof(float));
+    return SB_OK;
+}
+
 const sb_impl sb_mamba_ref_sequential = {
     .name = "sequential", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "token-by-token scan, fp32, one thread",
     .setup = ref_setup, .prefill = ref_prefill, .decode = ref_decode, .teardown = ref_teardown,
+    .read_state = ref_read_state,
 };
 
 /* SPEC §3.4: Mamba's own depths L_m (no MLP per block, about twice the blocks); its "1.4b" is
@@ -231,6 +240,40 @@ static int preset(const char *name, sb_config *c) {
     return 1;
 }
 
+/* The config fields Mamba-1 reads (golden case.txt / mamba_simple.Mamba constructor names). */
+static const sb_config_field fields[] = {
+    SB_FIELD_I("d_model", d_model, 0),
+    SB_FIELD_I("d_state", d_state, 16),
+    SB_FIELD_I("expand", expand, 2),
+    SB_FIELD_I("dt_rank", dt_rank, 0), /* 0: "auto", ceil(d_model / 16) (finish_config) */
+    SB_FIELD_I("d_conv", d_conv, 4),
+    SB_FIELD_END,
+};
+
+/* Op level as named arrays: the packed row u | delta | B | C | z, output y (E wide, gated). */
+static int op_arrays(const sb_config *c, int outputs, sb_op_array *a) {
+    const int E = mamba_E(c), N = c->d_state;
+    if (outputs) {
+        a[0] = (sb_op_array){"y", E};
+        return 1;
+    }
+    const sb_op_array in[] = {{"u", E}, {"delta", E}, {"B", N}, {"C", N}, {"z", E}};
+    memcpy(a, in, sizeof in);
+    return 5;
+}
+
+/* The ssm state h [B, E, N]. */
+static int state_shape(const sb_config *c, int B, int *shape) {
+    shape[0] = B, shape[1] = mamba_E(c), shape[2] = c->d_state;
+    return 3;
+}
+
+static sb_status finish_config(sb_config *c, sb_level level) {
+    (void)level;
+    if (c->dt_rank == 0) c->dt_rank = (c->d_model + 15) / 16;
+    return SB_OK;
+}
+
 const sb_layer_desc sb_mamba = {
     .name = "mamba",
     .about = "Mamba-1 selective scan (mamba_simple + selective_scan_ref)",
@@ -238,6 +281,8 @@ const sb_layer_desc sb_mamba = {
     /* Mamba block: no MLP; eps 1e-6 as the other stacks here (the harness does not load the
      * official checkpoints, whose RMSNorm uses 1e-5); untied head */
     .block = {.mlp = 0, .norm_eps = 1e-6f, .tied_embedding = 0},
+    .fields = fields, .finish_config = finish_config,
+    .op_arrays = op_arrays, .state_shape = state_shape,
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = in_dim, .out_dim = out_dim, .make_input = make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,

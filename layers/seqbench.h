@@ -176,7 +176,7 @@ typedef struct sb_layer_desc {
     sb_status (*finish_config)(sb_config *cfg, sb_level level);
     /* Declare the parameters this config needs at a level (names and shapes), in ps. The op
      * level may hold other tensors than the layer (Mamba-2: A at op level, A_log in the layer). */
-    sb_status (*declare_params)(const sb_config *cfg, sb_params *ps);
+    sb_status (*declare_params)(const sb_config *cfg, sb_level level, sb_params *ps);
     /* Fill the parameters with deterministic random values suited to the layer. */
     void (*init_params)(const sb_config *cfg, sb_params *ps, sb_rng *rng);
     /* Widths of the packed input and output rows at a level (op or layer). */
@@ -191,6 +191,9 @@ typedef struct sb_layer_desc {
     /* Optional: the shape of the recurrent state of B sequences in the spec's layout (shape[0] =
      * B), for sb_impl.read_state; returns ndim (<= 4). */
     int (*state_shape)(const sb_config *cfg, int B, int *shape);
+    /* Golden decode cases: 1 if their final_state is the state after the decode tokens too
+     * (Gated DeltaNet), 0 after the prompt (Mamba-2, whose decode steps start from it). */
+    int final_state_after_decode;
     /* Analytic counts (SPEC §6), level op or layer, at the counting form of the impl
      * (sb_impl.count_form). elem = bytes per activation element. Callers use model/counts.c's
      * sb_count, which also sums the model level from these. */

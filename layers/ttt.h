@@ -89,6 +89,17 @@ extern const ttt_variant ttt_mlp_variant;
 extern const sb_impl sb_ttt_linear_ref_dual, sb_ttt_linear_ref_primal;
 extern const sb_impl sb_ttt_mlp_ref_dual, sb_ttt_mlp_ref_primal;
 
+/* The config fields both TTT variants read (golden case.txt / ttt.py TTTConfig names), with the
+ * variant's default base learning rate; pre_conv is a block option of the TTT model that the
+ * layer does not have (only 0 is accepted). */
+#define TTT_CONFIG_FIELDS(base_lr)                                                                  \
+    SB_FIELD_I("d_model|hidden_size", d_model, 0), SB_FIELD_I("heads|num_attention_heads", heads, 0), \
+    SB_FIELD_I("head_dim", head_dim, 0), SB_FIELD_I("mini_batch|mini_batch_size", mini_batch, 16),    \
+    SB_FIELD_F("ttt_base_lr", ttt_base_lr, base_lr), SB_FIELD_I("use_gate", use_gate, 0),            \
+    SB_FIELD_I("share_qk", share_qk, 0), SB_FIELD_FIX("pre_conv", 0),                                \
+    SB_FIELD_I("d_conv|conv_kernel", d_conv, 4), SB_FIELD_F("rope_theta", rope_theta, 10000.0),      \
+    SB_FIELD_F("eps", eps, 1e-6), SB_FIELD_END
+
 /* Inner hidden width: d (Linear), 4d (MLP). */
 static inline int ttt_hidden(const ttt_variant *v, int d) { return v->mlp ? 4 * d : d; }
 

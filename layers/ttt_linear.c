@@ -133,7 +133,10 @@ const ttt_variant ttt_linear_variant = {
 };
 
 /* ---- descriptor -------------------------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_params *ps) { return ttt_declare_params(&ttt_linear_variant, c, ps); }
+static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+    (void)level; /* one set of tensors for both levels */
+    return ttt_declare_params(&ttt_linear_variant, c, ps);
+}
 static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) { ttt_init_params(&ttt_linear_variant, c, ps, rng); }
 static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
     return ttt_flops(&ttt_linear_variant, c, l, m, form, B, T);
@@ -170,11 +173,14 @@ const sb_impl sb_ttt_linear_ref_primal = {
     .teardown = ttt_ref_teardown, .count_form = TTT_FORM_PRIMAL,
 };
 
+static const sb_config_field fields[] = {TTT_CONFIG_FIELDS(1.0)};
+
 const sb_layer_desc sb_ttt_linear = {
     .name = "ttt_linear",
     .about = "TTT-Linear (ttt-lm-pytorch TTTLinear): inner f(k) = kW + b trained at test time",
     .default_config = "tiny", .preset = sb_config_base,
     .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
+    .fields = fields,
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = ttt_in_dim, .out_dim = ttt_out_dim, .make_input = ttt_make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,

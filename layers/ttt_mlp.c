@@ -167,7 +167,10 @@ const ttt_variant ttt_mlp_variant = {
 };
 
 /* ---- descriptor -------------------------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_params *ps) { return ttt_declare_params(&ttt_mlp_variant, c, ps); }
+static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+    (void)level; /* one set of tensors for both levels */
+    return ttt_declare_params(&ttt_mlp_variant, c, ps);
+}
 static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) { ttt_init_params(&ttt_mlp_variant, c, ps, rng); }
 static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
     return ttt_flops(&ttt_mlp_variant, c, l, m, form, B, T);
@@ -204,6 +207,8 @@ const sb_impl sb_ttt_mlp_ref_primal = {
     .teardown = ttt_ref_teardown, .count_form = TTT_FORM_PRIMAL,
 };
 
+static const sb_config_field fields[] = {TTT_CONFIG_FIELDS(0.1)};
+
 /* The shared widths with TTT-MLP's base learning rate (0.1; TTT-Linear keeps 1.0). */
 static int preset(const char *name, sb_config *c) {
     if (!sb_config_base(name, c)) return 0;
@@ -216,6 +221,7 @@ const sb_layer_desc sb_ttt_mlp = {
     .about = "TTT-MLP (ttt-lm-pytorch TTTMLP): inner two-layer MLP (hidden 4d) trained at test time",
     .default_config = "tiny", .preset = preset,
     .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
+    .fields = fields,
     .declare_params = declare_params, .init_params = init_params,
     .in_dim = ttt_in_dim, .out_dim = ttt_out_dim, .make_input = ttt_make_input,
     .flops = flops, .bytes = bytes, .state_bytes = state_bytes,

@@ -56,10 +56,15 @@ ParameterizedTest(golden_param *p, golden, matches_reference) {
     if (st == SB_EINVAL && strstr(sb_last_error(), "has no impl"))
         cr_skip_test("%s: %s", p->dir, sb_last_error());
     cr_assert_eq(st, SB_OK, "%s on %s: %s", p->dir, sb_backend_name(p->backend), sb_last_error());
-    cr_expect(r.max_abs <= r.tol, "%s on %s: y max_abs %.3e > tol %.3e", p->dir, sb_backend_name(p->backend), r.max_abs, r.tol);
+    cr_expect(r.y.max_abs <= r.y.tol, "%s on %s: y max_abs %.3e > tol %.3e", p->dir, sb_backend_name(p->backend), r.y.max_abs,
+              r.y.tol);
     if (r.decode_steps)
-        cr_expect(r.dec_max_abs <= r.dec_tol, "%s on %s: y_decode max_abs %.3e > tol %.3e", p->dir,
-                  sb_backend_name(p->backend), r.dec_max_abs, r.dec_tol);
+        cr_expect(r.dec.max_abs <= r.dec.tol, "%s on %s: y_decode max_abs %.3e > tol %.3e", p->dir,
+                  sb_backend_name(p->backend), r.dec.max_abs, r.dec.tol);
+    if (r.state_checked)
+        cr_expect(r.state.max_abs <= r.state.tol, "%s on %s: final_state max_abs %.3e > tol %.3e", p->dir,
+                  sb_backend_name(p->backend), r.state.max_abs, r.state.tol);
+    cr_expect(r.pass, "%s on %s: not a pass", p->dir, sb_backend_name(p->backend));
 }
 
 Test(golden, every_case_folder_is_found) {
