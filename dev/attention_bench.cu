@@ -10,6 +10,7 @@
  *   build/attention_bench [quick]
  */
 #include "../kernels/attention_prefill.cu" /* the kernels themselves: tile variants below */
+#include "attention_prefill_wgmma.cuh"   /* version 3 (wgmma), not in the library */
 #include "../kernels/attention_decode.cuh"
 #include "../kernels/attention_rope.cuh"
 #include "../layers/seqbench.h"
@@ -256,7 +257,9 @@ int main(int argc, char **argv) {
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, 0));
     printf("device %s, %d SMs\n", prop.name, prop.multiProcessorCount);
-    auto v = [](int version) { return [version](const attn_fwd_args *a) { return attention_prefill(version, a); }; };
+    auto v = [](int version) {
+        return [version](const attn_fwd_args *a) { return version == 3 ? attention_prefill_v3(a) : attention_prefill(version, a); };
+    };
     check_vs_v1("v2", v(2), 2, 3000, 8, 64);
     check_vs_v1("v2", v(2), 1, 1000, 4, 128);
     check_vs_v1("v2", v(2), 3, 333, 4, 16);

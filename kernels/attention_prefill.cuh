@@ -8,7 +8,7 @@
  * for the layouts). The keys 0 .. pos+T-1 must be in the cache.
  *   version 1: one warp per query row, fp32, any d <= 128 (d % 8 == 0)
  *   version 2: FlashAttention-2 on tensor cores (mma.sync bf16), d in {16, 64, 128}
- *   version 3: the same on Hopper warpgroup MMAs (wgmma), d in {64, 128}, compute capability 9.0
+ *   (version 3, the same on Hopper warpgroup MMAs, is a draft in dev/attention_prefill_wgmma.cuh)
  * Returns SB_EINVAL for a shape the version does not support. */
 sb_status attention_prefill(int version, const attn_fwd_args *a);
 

@@ -12,8 +12,9 @@
  *
  * State on the device, fp32 (SPEC §3.3): the inner weights at the open mini-batch's start
  * [B,H,...], their gradient sums over its tokens so far, and (share_qk) the conv history of
- * P = x Wq^T [B, D, K-1]. The prefill kernel version can be forced with SB_TTT_VERSION=1|2
- * (read at setup; default: the fastest kernel that takes the shape).
+ * P = x Wq^T [B, D, K-1]. The prefill kernel version is the impl's: "dual" takes the fastest
+ * kernel for the shape (version 2 where it applies), the oracle "dual_simple" version 1 (fp32
+ * loops, any head dim the setup accepts; the decode and layer glue are shared).
  *
  * A layer prefill runs in chunks of whole mini-batches, at most TTT_CHUNK_ROWS = B x chunk
  * tokens at a time (SB_TTT_CHUNK_ROWS overrides it), each chunk's core starting from the state
@@ -194,7 +195,13 @@ static void teardown(sb_layer *L) {
     L->impl_state = NULL;
 }
 
-static sb_status setup(sb_layer *L, int mlp) {
+/* What an impl runs (sb_impl.ctx): the variant and the prefill kernel version (0 = the fastest). */
+typedef struct {
+    int mlp, version;
+} ttt_cuda_kind;
+
+static sb_status setup(sb_layer *L) {
+    const int mlp = ((const ttt_cuda_kind *)L->impl->ctx)->mlp;
     const sb_config *c = &L->cfg;
     if (c->heads <= 0 || c->heads * c->head_dim != c->d_model)
         return sb_fail(SB_EINVAL, "ttt cuda: heads %d x head_dim %d != d_model %d", c->heads, c->head_dim, c->d_model);
@@ -208,8 +215,8 @@ static sb_status setup(sb_layer *L, int mlp) {
     s->D = c->d_model, s->H = c->heads, s->d = c->head_dim, s->mb = c->mini_batch, s->K = c->d_conv;
     s->dh = mlp ? 4 * s->d : s->d;
     s->share_qk = c->share_qk, s->use_gate = c->use_gate;
-    const char *v = getenv("SB_TTT_VERSION"), *cr = getenv("SB_TTT_CHUNK_ROWS");
-    s->version = v ? atoi(v) : 0;
+    const char *cr = getenv("SB_TTT_CHUNK_ROWS");
+    s->version = ((const ttt_cuda_kind *)L->impl->ctx)->version;
     s->chunk_rows = cr && atoll(cr) > 0 ? atoll(cr) : TTT_CHUNK_ROWS;
     sb_status st = setup_core(L, s);
     if (!st && L->level == SB_LAYER) st = setup_layer_params(L, s);
@@ -217,8 +224,6 @@ static sb_status setup(sb_layer *L, int mlp) {
     return st;
 }
 
-static sb_status setup_linear(sb_layer *L) { return setup(L, 0); }
-static sb_status setup_mlp(sb_layer *L) { return setup(L, 1); }
 
 /* ---- running ---------------------------------------------------------------------------- */
 static ttt_core_args core_args(const sb_layer *L, const ttt_cuda_state *s, const bf16 *x, long long ldx, bf16 *y,
@@ -367,15 +372,29 @@ static sb_status fill_state(sb_layer *L, int B, int T, uint64_t seed) {
     return SB_OK;
 }
 
+static const ttt_cuda_kind linear_fast = {0, 0}, linear_v1 = {0, 1}, mlp_fast = {1, 0}, mlp_v1 = {1, 1};
+
+/* Positional initialisation (C++17): name, backend, levels, about, setup, prefill, decode,
+ * fill_state, teardown, oracle, read_state, count_form, ctx. */
 extern "C" {
 const sb_impl ttt_linear_cuda_dual = {
     "dual", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
     "dual form per mini-batch (tensor cores, W in registers), fused one-token decode; bf16, fp32 state",
-    setup_linear, prefill, decode, fill_state, teardown,
+    setup, prefill, decode, fill_state, teardown, 0, NULL, 0, &linear_fast,
+};
+const sb_impl ttt_linear_cuda_dual_simple = {
+    "dual_simple", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
+    "oracle: dual form per mini-batch with the version-1 kernels (fp32 loops, a block per (sequence, head))",
+    setup, prefill, decode, fill_state, teardown, 1, NULL, 0, &linear_v1,
 };
 const sb_impl ttt_mlp_cuda_dual = {
     "dual", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
     "dual form per mini-batch (tensor cores, W1/W2 in registers), fused one-token decode; bf16, fp32 state",
-    setup_mlp, prefill, decode, fill_state, teardown,
+    setup, prefill, decode, fill_state, teardown, 0, NULL, 0, &mlp_fast,
+};
+const sb_impl ttt_mlp_cuda_dual_simple = {
+    "dual_simple", SB_CUDA, 1u << SB_OP | 1u << SB_LAYER,
+    "oracle: dual form per mini-batch with the version-1 kernels (fp32 loops, a block per (sequence, head))",
+    setup, prefill, decode, fill_state, teardown, 1, NULL, 0, &mlp_v1,
 };
 }

@@ -19,7 +19,8 @@
 #include <string.h>
 
 /* ---- parameters and shapes ------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_level level, sb_params *ps) {
+    (void)d;
     (void)level; /* the same four weights at op and layer level (op reads none) */
     const char *names[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"};
     int shape[2] = {c->d_model, c->d_model};
@@ -32,7 +33,8 @@ static sb_status declare_params(const sb_config *c, sb_level level, sb_params *p
     return SB_OK;
 }
 
-static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) {
+static void init_params(const sb_layer_desc *d, const sb_config *c, sb_params *ps, sb_rng *rng) {
+    (void)d;
     for (int i = 0; i < ps->count; i++) /* std 1/sqrt(in): activations stay O(1) */
         sb_fill_normal(ps->p[i].host, ps->p[i].n, rng, 0.0f, 1.0f / sqrtf((float)c->d_model));
 }
@@ -51,7 +53,8 @@ double attention_core_flops(const sb_config *c, sb_mode m, int B, int T) {
     return m == SB_PREFILL ? 4.0 * bhd * T * T / 2.0 : 4.0 * bhd * T;
 }
 
-static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+static double flops(const sb_layer_desc *d, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    (void)d;
     (void)form;
     double f = attention_core_flops(c, m, B, T);
     double tokens = m == SB_PREFILL ? (double)B * T : B;
@@ -61,7 +64,8 @@ static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, 
 
 /* Compulsory traffic: inputs read once, outputs and the KV cache written once; decode reads the
  * whole KV cache (2*B*T*D*s). Layer level adds x, y and the four weight matrices. */
-static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+static double bytes(const sb_layer_desc *d, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    (void)d;
     (void)form;
     double D = c->d_model, tokens = m == SB_PREFILL ? (double)B * T : B;
     double b = l == SB_OP ? tokens * 4 * D * s : tokens * 2 * D * s + 4 * D * D * s;
@@ -70,7 +74,8 @@ static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, 
     return b;
 }
 
-static double state_bytes(const sb_config *c, sb_level l, int B, int T, int s) {
+static double state_bytes(const sb_layer_desc *d, const sb_config *c, sb_level l, int B, int T, int s) {
+    (void)d;
     (void)l;
     return 2.0 * B * T * c->d_model * s;
 }

@@ -74,11 +74,11 @@ sb_status sb_layer_open(const sb_layer_desc *d, const sb_impl *im, const sb_laye
         return sb_fail(SB_EINVAL, "sb_layer_open: level %s is not a layer's own", sb_level_name(o->level));
     sb_layer *L;
     SB_TRY(sb_layer_shell(d, im, o, &layer_runner, &L));
-    sb_status st = d->declare_params(&L->cfg, o->level, &L->params);
+    sb_status st = d->declare_params(d, &L->cfg, o->level, &L->params);
     if (!st) {
         sb_rng rng;
         sb_rng_seed(&rng, o->seed);
-        d->init_params(&L->cfg, &L->params, &rng);
+        d->init_params(d, &L->cfg, &L->params, &rng);
         if (o->weights_dir) st = sb_params_load_dir(&L->params, o->weights_dir);
     }
     if (!st) st = im->setup(L);

@@ -25,7 +25,8 @@
 #include <string.h>
 
 /* ---- parameters and shapes ------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
+static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_level level, sb_params *ps) {
+    (void)d;
     (void)level; /* one set of tensors for both levels */
     const int D = c->d_model, E = mamba_E(c), N = c->d_state, R = c->dt_rank, K = c->d_conv;
     if (E <= 0 || N <= 0 || R <= 0 || K < 2) return sb_fail(SB_EINVAL, "mamba: bad config (E %d, N %d, R %d, K %d)", E, N, R, K);
@@ -43,7 +44,8 @@ static sb_status declare_params(const sb_config *c, sb_level level, sb_params *p
 }
 
 /* Mamba's own initialisation: S4D-real A, dt in [1e-3, 1e-1] through an inverse softplus. */
-static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) {
+static void init_params(const sb_layer_desc *d, const sb_config *c, sb_params *ps, sb_rng *rng) {
+    (void)d;
     const int D = c->d_model, E = mamba_E(c), N = c->d_state, R = c->dt_rank, K = c->d_conv;
     sb_fill_normal(sb_params_find(ps, "in_proj.weight")->host, (size_t)2 * E * D, rng, 0, 1.0f / sqrtf((float)D));
     sb_fill_uniform(sb_params_find(ps, "conv1d.weight")->host, (size_t)E * K, rng, -1.0f / sqrtf((float)K), 1.0f / sqrtf((float)K));
@@ -82,7 +84,8 @@ static double proj_flops_per_token(const sb_config *c) {
 }
 
 /* Scan 9*B*T*E*N + 2*B*T*E (D-skip and gate); layer adds the four projections. */
-static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+static double flops(const sb_layer_desc *d, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    (void)d;
     (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, E = mamba_E(c);
     double f = tokens * (9 * E * c->d_state + 2 * E);
@@ -93,7 +96,8 @@ static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, 
 /* Op: per token u, delta, z read and y written (4E) plus B, C (2N) elements; decode adds the
  * fp32 ssm state read and written (2*B*E*N*4). Layer: x, y and the weights instead of the op
  * rows, plus the conv state. */
-static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+static double bytes(const sb_layer_desc *d, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    (void)d;
     (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, E = mamba_E(c), N = c->d_state, D = c->d_model;
     double b;
@@ -103,7 +107,8 @@ static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, 
     return b;
 }
 
-static double state_bytes(const sb_config *c, sb_level l, int B, int T, int s) {
+static double state_bytes(const sb_layer_desc *d, const sb_config *c, sb_level l, int B, int T, int s) {
+    (void)d;
     (void)T; (void)s;
     double E = mamba_E(c);
     return B * E * c->d_state * 4.0 + (l == SB_LAYER ? B * E * (c->d_conv - 1) * 4.0 : 0);

@@ -36,8 +36,8 @@ sb_param *sb_params_find(sb_params *ps, const char *name) {
 const float *sb_params_get(const sb_params *ps, const char *name) {
     for (int i = 0; i < ps->count; i++)
         if (strcmp(ps->p[i].name, name) == 0) return ps->p[i].host;
-    fprintf(stderr, "seqbench: internal error: parameter %s not declared\n", name);
-    abort();
+    sb_fail(SB_EINVAL, "internal error: parameter %s not declared", name);
+    return NULL;
 }
 
 void sb_params_free(sb_params *ps) {

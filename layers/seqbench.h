@@ -108,7 +108,10 @@ typedef struct sb_params {
 
 sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *shape);
 sb_param *sb_params_find(sb_params *ps, const char *name); /* NULL if absent */
-const float *sb_params_get(const sb_params *ps, const char *name); /* asserts presence */
+/* The host master of a declared parameter. An undeclared name is a bug of the calling layer
+ * (its names are constants of its own file, and every impl runs in the tests): NULL, with the
+ * message in sb_last_error(); the library never aborts. */
+const float *sb_params_get(const sb_params *ps, const char *name);
 void sb_params_free(sb_params *ps);
 /* Fill every declared parameter from DIR/<name>.npy, checking shapes. */
 sb_status sb_params_load_dir(sb_params *ps, const char *dir);
@@ -142,6 +145,9 @@ typedef struct sb_impl {
     /* Which of the layer's counting forms (its descriptor's flops/bytes) this impl's work
      * follows; 0 = the layer's usual one. A layer defines its others (TTT: TTT_FORM_PRIMAL). */
     int count_form;
+    /* The impl's own data for functions several impls share (e.g. which variant and kernel
+     * version a CUDA impl runs); NULL if none. */
+    const void *ctx;
 } sb_impl;
 
 /* The block this layer forms at model level (SPEC §3.4): RMSNorm -> mixer -> +residual, then,
@@ -164,6 +170,9 @@ typedef struct sb_op_array {
 typedef struct sb_layer_desc {
     const char *name;     /* "attention", "mamba", "ttt_linear", "ttt_mlp" */
     const char *about;
+    /* The layer's own data for functions two descriptors share (TTT-Linear and TTT-MLP: their
+     * ttt_variant); the parameter and count functions get the descriptor to read it. */
+    const void *ctx;
     const char *default_config; /* preset name used when none is given */
     sb_block block;       /* the model-level block around this mixer */
     /* The layer's named configs (SPEC §3.4): fills cfg, 0 for a name it does not know. */
@@ -176,9 +185,9 @@ typedef struct sb_layer_desc {
     sb_status (*finish_config)(sb_config *cfg, sb_level level);
     /* Declare the parameters this config needs at a level (names and shapes), in ps. The op
      * level may hold other tensors than the layer (Mamba-2: A at op level, A_log in the layer). */
-    sb_status (*declare_params)(const sb_config *cfg, sb_level level, sb_params *ps);
+    sb_status (*declare_params)(const struct sb_layer_desc *d, const sb_config *cfg, sb_level level, sb_params *ps);
     /* Fill the parameters with deterministic random values suited to the layer. */
-    void (*init_params)(const sb_config *cfg, sb_params *ps, sb_rng *rng);
+    void (*init_params)(const struct sb_layer_desc *d, const sb_config *cfg, sb_params *ps, sb_rng *rng);
     /* Widths of the packed input and output rows at a level (op or layer). */
     int (*in_dim)(const sb_config *cfg, sb_level level);
     int (*out_dim)(const sb_config *cfg, sb_level level);
@@ -197,9 +206,11 @@ typedef struct sb_layer_desc {
     /* Analytic counts (SPEC §6), level op or layer, at the counting form of the impl
      * (sb_impl.count_form). elem = bytes per activation element. Callers use model/counts.c's
      * sb_count, which also sums the model level from these. */
-    double (*flops)(const sb_config *cfg, sb_level level, sb_mode mode, int form, int B, int T);
-    double (*bytes)(const sb_config *cfg, sb_level level, sb_mode mode, int form, int B, int T, int elem);
-    double (*state_bytes)(const sb_config *cfg, sb_level level, int B, int T, int elem);
+    double (*flops)(const struct sb_layer_desc *d, const sb_config *cfg, sb_level level, sb_mode mode, int form, int B,
+                    int T);
+    double (*bytes)(const struct sb_layer_desc *d, const sb_config *cfg, sb_level level, sb_mode mode, int form, int B,
+                    int T, int elem);
+    double (*state_bytes)(const struct sb_layer_desc *d, const sb_config *cfg, sb_level level, int B, int T, int elem);
 } sb_layer_desc;
 
 /* ---- the layer instance ---------------------------------------------------------------- */

@@ -118,17 +118,18 @@ void ttt_sub_causal_mix(const float *A, const float *tau, const float *alpha, co
 void ttt_add_weighted_outer(const float *X, const float *G, const float *alpha, int n, int rows, int cols, float *acc);
 
 /* ---- descriptor pieces shared by both variants (ttt_common.c) ----------------------------- */
-sb_status ttt_declare_params(const ttt_variant *v, const sb_config *c, sb_params *ps);
-void ttt_init_params(const ttt_variant *v, const sb_config *c, sb_params *ps, sb_rng *rng);
+/* The descriptor functions both variants share read their ttt_variant from desc->ctx. */
+sb_status ttt_declare_params(const sb_layer_desc *desc, const sb_config *c, sb_level level, sb_params *ps);
+void ttt_init_params(const sb_layer_desc *desc, const sb_config *c, sb_params *ps, sb_rng *rng);
 int ttt_in_dim(const sb_config *c, sb_level l);
 int ttt_out_dim(const sb_config *c, sb_level l);
 void ttt_make_input(const sb_config *c, sb_level l, float *x, int B, int T, sb_rng *rng);
 /* Counts: impls of count_form TTT_FORM_PRIMAL count the primal form in prefill; every other
  * impl the dual form. Decode is the one-token primal update for every impl. */
 enum { TTT_FORM_DUAL = 0, TTT_FORM_PRIMAL = 1 };
-double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T);
-double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s);
-double ttt_state_bytes(const ttt_variant *v, const sb_config *c, sb_level l, int B, int T, int s);
+double ttt_flops(const sb_layer_desc *desc, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T);
+double ttt_bytes(const sb_layer_desc *desc, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s);
+double ttt_state_bytes(const sb_layer_desc *desc, const sb_config *c, sb_level l, int B, int T, int s);
 /* Projections of the layer level (q, k unless share_qk, v, o, g if use_gate) and the lr gate:
  * multiply-adds per token. */
 double ttt_proj_macs_per_token(const sb_config *c);
@@ -145,12 +146,13 @@ sb_status ttt_ref_layer_in(const sb_layer *L, const float *x, float *op, int B, 
 sb_status ttt_ref_layer_out(const sb_layer *L, const float *x, const float *o, float *y, size_t rows);
 
 /* ---- the reference backend, shared driver ------------------------------------------------- */
-sb_status ttt_ref_setup(sb_layer *L, const ttt_variant *v);
+/* sb_impl functions of both variants' ref impls: the variant is L->desc->ctx; prefill runs the
+ * dual form per mini-batch, or token by token for an impl of count_form TTT_FORM_PRIMAL. */
+sb_status ttt_ref_setup(sb_layer *L);
 void ttt_ref_teardown(sb_layer *L);
-/* dual = 1: dual form per mini-batch; 0: primal, token by token. */
-sb_status ttt_ref_prefill(sb_layer *L, const ttt_variant *v, int dual, const float *x, float *y, int B, int T);
-sb_status ttt_ref_decode(sb_layer *L, const ttt_variant *v, const float *x, float *y, int B);
-sb_status ttt_ref_fill_state(sb_layer *L, const ttt_variant *v, int B, int T, uint64_t seed);
+sb_status ttt_ref_prefill(sb_layer *L, const void *x, void *y, int B, int T);
+sb_status ttt_ref_decode(sb_layer *L, const void *x, void *y, int B);
+sb_status ttt_ref_fill_state(sb_layer *L, int B, int T, uint64_t seed);
 
 /* ---- test only: the TTT-Linear dual form with parts switched off -------------------------- */
 /* Used by tests/test_ttt.c to check the paper's theorem (TTT-Linear with W0 = 0 and plain

@@ -83,7 +83,9 @@ void ttt_add_weighted_outer(const float *X, const float *G, const float *alpha, 
 }
 
 /* ---- parameters and shapes ---------------------------------------------------------------- */
-sb_status ttt_declare_params(const ttt_variant *v, const sb_config *c, sb_params *ps) {
+sb_status ttt_declare_params(const sb_layer_desc *desc, const sb_config *c, sb_level level, sb_params *ps) {
+    (void)level; /* one set of tensors for both levels */
+    const ttt_variant *v = desc->ctx;
     const int D = c->d_model, H = c->heads, d = c->head_dim, b = c->mini_batch, K = c->d_conv;
     const int dh = ttt_hidden(v, d);
     if (H <= 0 || d <= 0 || H * d != D || d % 2)
@@ -131,7 +133,8 @@ static void fill_if_present(sb_params *ps, const char *name, sb_rng *rng, float 
  * identity), with two changes: projections use std 1/sqrt(D) so that activations stay O(1) at
  * any width, and every bias / norm gets a little noise so that an impl that drops one of them
  * fails the cpu/cuda-vs-ref tests (the reference's zero biases would hide it). */
-void ttt_init_params(const ttt_variant *v, const sb_config *c, sb_params *ps, sb_rng *rng) {
+void ttt_init_params(const sb_layer_desc *desc, const sb_config *c, sb_params *ps, sb_rng *rng) {
+    const ttt_variant *v = desc->ctx;
     const float proj_std = 1.0f / sqrtf((float)c->d_model);
     const char *proj[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight", "g_proj.weight"};
     for (size_t i = 0; i < sizeof proj / sizeof *proj; i++) fill_if_present(ps, proj[i], rng, 0.0f, proj_std);
@@ -195,7 +198,8 @@ double ttt_proj_macs_per_token(const sb_config *c) {
 /* Inner loop: per token per head dual_d2*d^2 + dual_bd*b*d (dual prefill) or primal_d2*d^2
  * (primal prefill, decode); the LNs, RoPE, convs and activations (O(d) per token) are not
  * counted. Layer level adds 2 FLOPs per projection multiply-add. */
-double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+double ttt_flops(const sb_layer_desc *desc, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
+    const ttt_variant *v = desc->ctx;
     double tokens = m == SB_PREFILL ? (double)B * T : B, d = c->head_dim, b = c->mini_batch;
     double per_head = (m == SB_PREFILL && form != TTT_FORM_PRIMAL) ? v->dual_d2 * d * d + v->dual_bd * b * d
                                                              : v->primal_d2 * d * d;
@@ -210,7 +214,8 @@ double ttt_flops(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m
  * initial weights once (H*P) and writes the final state (B*H*P); a decode step reads W and the
  * accumulators and writes the accumulators (3*B*H*P; the commit every b tokens is amortised
  * away), and with share_qk at layer level reads and writes the conv history (2*B*D*(K-1)). */
-double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+double ttt_bytes(const sb_layer_desc *desc, const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
+    const ttt_variant *v = desc->ctx;
     (void)form;
     double tokens = m == SB_PREFILL ? (double)B * T : B, D = c->d_model, H = c->heads;
     double P = (double)v->inner_floats(c->head_dim);
@@ -222,7 +227,8 @@ double ttt_bytes(const ttt_variant *v, const sb_config *c, sb_level l, sb_mode m
 
 /* The state held between calls, fp32: W and the accumulators (2*P per head), plus the conv
  * history of P = x Wq^T with share_qk at layer level (one [D, K-1] history serves both convs). */
-double ttt_state_bytes(const ttt_variant *v, const sb_config *c, sb_level l, int B, int T, int s) {
+double ttt_state_bytes(const sb_layer_desc *desc, const sb_config *c, sb_level l, int B, int T, int s) {
+    const ttt_variant *v = desc->ctx;
     (void)T; (void)s;
     double P = (double)v->inner_floats(c->head_dim);
     double st = (double)B * c->heads * 2.0 * P * 4.0;
@@ -308,7 +314,8 @@ typedef struct {
     float *conv;    /* pre-conv history of P = x Wq^T [max_batch, D, K-1] (share_qk) */
 } ref_state;
 
-sb_status ttt_ref_setup(sb_layer *L, const ttt_variant *v) {
+sb_status ttt_ref_setup(sb_layer *L) {
+    const ttt_variant *v = L->desc->ctx;
     ref_state *s = calloc(1, sizeof *s);
     if (!s) return sb_fail(SB_ENOMEM, "out of host memory");
     L->impl_state = s;
@@ -399,18 +406,19 @@ static void reset_state(sb_layer *L, const ttt_variant *v, int B) {
     memset(s->conv, 0, (size_t)B * c->d_model * (c->d_conv > 1 ? c->d_conv - 1 : 1) * sizeof(float));
 }
 
-sb_status ttt_ref_prefill(sb_layer *L, const ttt_variant *v, int dual, const float *x, float *y, int B, int T) {
+/* The impl's counting form is the form it runs: the dual form per mini-batch, or primal. */
+sb_status ttt_ref_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
+    const ttt_variant *v = L->desc->ctx;
     reset_state(L, v, B);
-    return forward(L, v, dual, x, y, B, T);
+    return forward(L, v, L->impl->count_form != TTT_FORM_PRIMAL, x, y, B, T);
 }
 
-sb_status ttt_ref_decode(sb_layer *L, const ttt_variant *v, const float *x, float *y, int B) {
-    return forward(L, v, 0, x, y, B, 1);
-}
+sb_status ttt_ref_decode(sb_layer *L, const void *x, void *y, int B) { return forward(L, L->desc->ctx, 0, x, y, B, 1); }
 
 /* A plausible state after T tokens: W = init + small noise, accumulators zero at a mini-batch
  * boundary and small otherwise, conv history O(1) like P = x Wq^T. */
-sb_status ttt_ref_fill_state(sb_layer *L, const ttt_variant *v, int B, int T, uint64_t seed) {
+sb_status ttt_ref_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
+    const ttt_variant *v = L->desc->ctx;
     ref_state *s = L->impl_state;
     const sb_config *c = &L->cfg;
     const size_t P = v->inner_floats(c->head_dim), n = (size_t)B * c->heads * P;

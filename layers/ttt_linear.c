@@ -132,44 +132,17 @@ const ttt_variant ttt_linear_variant = {
     .dual_d2 = 6, .dual_bd = 6, .primal_d2 = 8,
 };
 
-/* ---- descriptor -------------------------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
-    (void)level; /* one set of tensors for both levels */
-    return ttt_declare_params(&ttt_linear_variant, c, ps);
-}
-static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) { ttt_init_params(&ttt_linear_variant, c, ps, rng); }
-static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
-    return ttt_flops(&ttt_linear_variant, c, l, m, form, B, T);
-}
-static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
-    return ttt_bytes(&ttt_linear_variant, c, l, m, form, B, T, s);
-}
-static double state_bytes(const sb_config *c, sb_level l, int B, int T, int s) {
-    return ttt_state_bytes(&ttt_linear_variant, c, l, B, T, s);
-}
-
-static sb_status ref_setup(sb_layer *L) { return ttt_ref_setup(L, &ttt_linear_variant); }
-static sb_status ref_dual_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
-    return ttt_ref_prefill(L, &ttt_linear_variant, 1, x, y, B, T);
-}
-static sb_status ref_primal_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
-    return ttt_ref_prefill(L, &ttt_linear_variant, 0, x, y, B, T);
-}
-static sb_status ref_decode(sb_layer *L, const void *x, void *y, int B) { return ttt_ref_decode(L, &ttt_linear_variant, x, y, B); }
-static sb_status ref_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
-    return ttt_ref_fill_state(L, &ttt_linear_variant, B, T, seed);
-}
-
+/* ---- impls and descriptor (the functions both variants share read the variant from ctx) --------------- */
 const sb_impl sb_ttt_linear_ref_dual = {
     .name = "dual", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "dual form per mini-batch (naive loops, double sums), one-token primal decode",
-    .setup = ref_setup, .prefill = ref_dual_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
+    .setup = ttt_ref_setup, .prefill = ttt_ref_prefill, .decode = ttt_ref_decode, .fill_state = ttt_ref_fill_state,
     .teardown = ttt_ref_teardown,
 };
 const sb_impl sb_ttt_linear_ref_primal = {
     .name = "primal", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "token by token: W_i = W - tau_i sum_{j<=i} lr_j k_j^T g_j (naive loops)",
-    .setup = ref_setup, .prefill = ref_primal_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
+    .setup = ttt_ref_setup, .prefill = ttt_ref_prefill, .decode = ttt_ref_decode, .fill_state = ttt_ref_fill_state,
     .teardown = ttt_ref_teardown, .count_form = TTT_FORM_PRIMAL,
 };
 
@@ -177,11 +150,12 @@ static const sb_config_field fields[] = {TTT_CONFIG_FIELDS(1.0)};
 
 const sb_layer_desc sb_ttt_linear = {
     .name = "ttt_linear",
+    .ctx = &ttt_linear_variant,
     .about = "TTT-Linear (ttt-lm-pytorch TTTLinear): inner f(k) = kW + b trained at test time",
     .default_config = "tiny", .preset = sb_config_base,
     .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
     .fields = fields,
-    .declare_params = declare_params, .init_params = init_params,
+    .declare_params = ttt_declare_params, .init_params = ttt_init_params,
     .in_dim = ttt_in_dim, .out_dim = ttt_out_dim, .make_input = ttt_make_input,
-    .flops = flops, .bytes = bytes, .state_bytes = state_bytes,
+    .flops = ttt_flops, .bytes = ttt_bytes, .state_bytes = ttt_state_bytes,
 };

@@ -166,44 +166,17 @@ const ttt_variant ttt_mlp_variant = {
     .dual_d2 = 56, .dual_bd = 30, .primal_d2 = 72,
 };
 
-/* ---- descriptor -------------------------------------------------------------------------------- */
-static sb_status declare_params(const sb_config *c, sb_level level, sb_params *ps) {
-    (void)level; /* one set of tensors for both levels */
-    return ttt_declare_params(&ttt_mlp_variant, c, ps);
-}
-static void init_params(const sb_config *c, sb_params *ps, sb_rng *rng) { ttt_init_params(&ttt_mlp_variant, c, ps, rng); }
-static double flops(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T) {
-    return ttt_flops(&ttt_mlp_variant, c, l, m, form, B, T);
-}
-static double bytes(const sb_config *c, sb_level l, sb_mode m, int form, int B, int T, int s) {
-    return ttt_bytes(&ttt_mlp_variant, c, l, m, form, B, T, s);
-}
-static double state_bytes(const sb_config *c, sb_level l, int B, int T, int s) {
-    return ttt_state_bytes(&ttt_mlp_variant, c, l, B, T, s);
-}
-
-static sb_status ref_setup(sb_layer *L) { return ttt_ref_setup(L, &ttt_mlp_variant); }
-static sb_status ref_dual_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
-    return ttt_ref_prefill(L, &ttt_mlp_variant, 1, x, y, B, T);
-}
-static sb_status ref_primal_prefill(sb_layer *L, const void *x, void *y, int B, int T) {
-    return ttt_ref_prefill(L, &ttt_mlp_variant, 0, x, y, B, T);
-}
-static sb_status ref_decode(sb_layer *L, const void *x, void *y, int B) { return ttt_ref_decode(L, &ttt_mlp_variant, x, y, B); }
-static sb_status ref_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
-    return ttt_ref_fill_state(L, &ttt_mlp_variant, B, T, seed);
-}
-
+/* ---- impls and descriptor (the functions both variants share read the variant from ctx) --------------- */
 const sb_impl sb_ttt_mlp_ref_dual = {
     .name = "dual", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "dual form per mini-batch (naive loops, double sums), one-token primal decode",
-    .setup = ref_setup, .prefill = ref_dual_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
+    .setup = ttt_ref_setup, .prefill = ttt_ref_prefill, .decode = ttt_ref_decode, .fill_state = ttt_ref_fill_state,
     .teardown = ttt_ref_teardown,
 };
 const sb_impl sb_ttt_mlp_ref_primal = {
     .name = "primal", .backend = SB_REF, .levels = 1u << SB_OP | 1u << SB_LAYER,
     .about = "token by token: P_i = P - tau_i sum_{j<=i} lr_j grad_j for W1, b1, W2, b2 (naive loops)",
-    .setup = ref_setup, .prefill = ref_primal_prefill, .decode = ref_decode, .fill_state = ref_fill_state,
+    .setup = ttt_ref_setup, .prefill = ttt_ref_prefill, .decode = ttt_ref_decode, .fill_state = ttt_ref_fill_state,
     .teardown = ttt_ref_teardown, .count_form = TTT_FORM_PRIMAL,
 };
 
@@ -218,11 +191,12 @@ static int preset(const char *name, sb_config *c) {
 
 const sb_layer_desc sb_ttt_mlp = {
     .name = "ttt_mlp",
+    .ctx = &ttt_mlp_variant,
     .about = "TTT-MLP (ttt-lm-pytorch TTTMLP): inner two-layer MLP (hidden 4d) trained at test time",
     .default_config = "tiny", .preset = preset,
     .block = {.mlp = 1, .norm_eps = 1e-6f, .tied_embedding = 0}, /* Llama-style transformer / TTT block */
     .fields = fields,
-    .declare_params = declare_params, .init_params = init_params,
+    .declare_params = ttt_declare_params, .init_params = ttt_init_params,
     .in_dim = ttt_in_dim, .out_dim = ttt_out_dim, .make_input = ttt_make_input,
-    .flops = flops, .bytes = bytes, .state_bytes = state_bytes,
+    .flops = ttt_flops, .bytes = ttt_bytes, .state_bytes = ttt_state_bytes,
 };

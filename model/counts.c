@@ -16,9 +16,9 @@ static sb_counts descriptor_counts(const sb_layer_desc *d, const sb_impl *im, co
                                    sb_mode mode, int B, int T, int elem) {
     const int form = im ? im->count_form : 0;
     sb_counts k = {
-        .flops = d->flops(c, level, mode, form, B, T),
-        .bytes = d->bytes(c, level, mode, form, B, T, elem),
-        .state_bytes = d->state_bytes(c, level, B, T, elem),
+        .flops = d->flops(d, c, level, mode, form, B, T),
+        .bytes = d->bytes(d, c, level, mode, form, B, T, elem),
+        .state_bytes = d->state_bytes(d, c, level, B, T, elem),
     };
     return k;
 }

@@ -28,14 +28,14 @@ static const sb_impl *const mamba_impls[] = {
 static const sb_impl *const ttt_linear_impls[] = {
     &sb_ttt_linear_ref_dual, &sb_ttt_linear_ref_primal, &sb_ttt_linear_cpu_dual, &sb_ttt_linear_cpu_primal,
 #ifdef SB_HAVE_CUDA
-    &ttt_linear_cuda_dual,
+    &ttt_linear_cuda_dual, &ttt_linear_cuda_dual_simple,
 #endif
     NULL,
 };
 static const sb_impl *const ttt_mlp_impls[] = {
     &sb_ttt_mlp_ref_dual, &sb_ttt_mlp_ref_primal, &sb_ttt_mlp_cpu_dual, &sb_ttt_mlp_cpu_primal,
 #ifdef SB_HAVE_CUDA
-    &ttt_mlp_cuda_dual,
+    &ttt_mlp_cuda_dual, &ttt_mlp_cuda_dual_simple,
 #endif
     NULL,
 };

@@ -34,7 +34,7 @@ Test(counts, flops_match_hand_counts) {
         const sb_layer_desc *d = sb_find_layer(c->layer);
         cr_assert_not_null(d, "%s not registered", c->layer);
         sb_config cfg = tu_config(c->layer, "tiny");
-        double f = d->flops(&cfg, c->level, c->mode, 0, c->B, c->T);
+        double f = d->flops(d, &cfg, c->level, c->mode, 0, c->B, c->T);
         cr_expect_float_eq(f, c->flops, 1e-9 * c->flops, "%s %s %s B=%d T=%d: %.0f, by hand %.0f", c->layer,
                            sb_level_name(c->level), sb_mode_name(c->mode), c->B, c->T, f, c->flops);
     }
@@ -45,16 +45,16 @@ Test(counts, bytes_match_hand_counts) {
     const sb_layer_desc *a = sb_find_layer("attention");
     /* op decode B=2, T=8, fp32: q,k,v read + o written 2*4*64*4 = 2048; k,v appended 2*2*64*4 =
      * 1024; cache read 2*B*T*D*4 = 8192 */
-    cr_expect_float_eq(a->bytes(&cfg, SB_OP, SB_DECODE, 0, 2, 8, 4), 2048 + 1024 + 8192, 1e-6);
+    cr_expect_float_eq(a->bytes(a, &cfg, SB_OP, SB_DECODE, 0, 2, 8, 4), 2048 + 1024 + 8192, 1e-6);
     /* KV cache: 2*B*T*D*s = 2*2*8*64*2 (bf16) */
-    cr_expect_float_eq(a->state_bytes(&cfg, SB_LAYER, 2, 8, 2), 4096, 1e-6);
+    cr_expect_float_eq(a->state_bytes(a, &cfg, SB_LAYER, 2, 8, 2), 4096, 1e-6);
     sb_config mc = tu_config("mamba", "tiny");
     const sb_layer_desc *m = sb_find_layer("mamba");
     /* op prefill bf16, B*T = 16 tokens: (4E + 2N)*2 = (512 + 32)*2 = 1088 per token */
-    cr_expect_float_eq(m->bytes(&mc, SB_OP, SB_PREFILL, 0, 2, 8, 2), 16 * 1088.0, 1e-6);
+    cr_expect_float_eq(m->bytes(m, &mc, SB_OP, SB_PREFILL, 0, 2, 8, 2), 16 * 1088.0, 1e-6);
     /* op decode adds the fp32 state read+written: 2*B*E*N*4 = 2*2*128*16*4 = 32768 */
-    cr_expect_float_eq(m->bytes(&mc, SB_OP, SB_DECODE, 0, 2, 8, 2), 2 * 1088.0 + 32768, 1e-6);
+    cr_expect_float_eq(m->bytes(m, &mc, SB_OP, SB_DECODE, 0, 2, 8, 2), 2 * 1088.0 + 32768, 1e-6);
     /* state: B*E*N*4 (+ conv B*E*3*4 at layer level) */
-    cr_expect_float_eq(m->state_bytes(&mc, SB_OP, 2, 8, 2), 16384, 1e-6);
-    cr_expect_float_eq(m->state_bytes(&mc, SB_LAYER, 2, 8, 2), 16384 + 3072, 1e-6);
+    cr_expect_float_eq(m->state_bytes(m, &mc, SB_OP, 2, 8, 2), 16384, 1e-6);
+    cr_expect_float_eq(m->state_bytes(m, &mc, SB_LAYER, 2, 8, 2), 16384 + 3072, 1e-6);
 }

@@ -118,14 +118,14 @@ Test(model, counts_add_up) {
         const int mlp = d->block.mlp;
         for (int m = SB_PREFILL; m <= SB_DECODE; m++) {
             double tokens = m == SB_PREFILL ? B * T : B;
-            double want = n * (d->flops(&cfg, SB_LAYER, (sb_mode)m, L->impl->count_form, B, T) + mlp * tokens * 6.0 * D * I) +
+            double want = n * (d->flops(d, &cfg, SB_LAYER, (sb_mode)m, L->impl->count_form, B, T) + mlp * tokens * 6.0 * D * I) +
                           B * 2.0 * D * V;
             cr_expect_float_eq(sb_layer_flops(L, (sb_mode)m, B, T), want, 1e-9 * want, "%s %s", layers[i], sb_mode_name((sb_mode)m));
         }
         /* attention tiny, prefill B=2 T=8: mixer 16384 + 524288 (test_flops.c), MLP 16*6*64*128 = 786432,
          * x2 layers, head 2*2*64*256 = 65536 */
         if (mlp) cr_expect_float_eq(sb_layer_flops(L, SB_PREFILL, B, T), 2 * (16384 + 524288 + 786432.0) + 65536, 1e-3);
-        cr_expect_float_eq(sb_layer_state_bytes(L, B, T), n * d->state_bytes(&cfg, SB_LAYER, B, T, 4), 1e-6);
+        cr_expect_float_eq(sb_layer_state_bytes(L, B, T), n * d->state_bytes(d, &cfg, SB_LAYER, B, T, 4), 1e-6);
         /* bytes, fp32, prefill B=2 T=8 (16 tokens): attention layer bytes (x, y: 16*2*64*4 = 8192;
          * 4 weights 4*64*64*4 = 65536; k, v written 16*2*64*4 = 8192) = 81920, + MLP weights
          * 3*64*128*4 = 98304, x2 layers; head 256*64*4 = 65536; embedding rows 16*64*4 = 4096 */

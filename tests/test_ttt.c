@@ -225,21 +225,21 @@ Test(ttt, bytes_and_state_match_hand_counts) {
     const sb_layer_desc *lin = sb_find_layer("ttt_linear"), *mlp = sb_find_layer("ttt_mlp");
     /* op prefill B=2, T=8, fp32: 16 rows x (4D + H = 260) x 4 = 16640; weights read H*P*4 = 4352,
      * state written B*H*P*4 = 8704 */
-    cr_expect_float_eq(lin->bytes(&lc, SB_OP, SB_PREFILL, 0, 2, 8, 4), 16640 + 4352 + 8704, 1e-6);
+    cr_expect_float_eq(lin->bytes(lin, &lc, SB_OP, SB_PREFILL, 0, 2, 8, 4), 16640 + 4352 + 8704, 1e-6);
     /* op decode B=2, bf16: 2 x 260 x 2 = 1040; W and accumulators read, accumulators written:
      * 3 x B*H*P x 4 = 3 x 2176 x 4 = 26112 */
-    cr_expect_float_eq(lin->bytes(&lc, SB_OP, SB_DECODE, 0, 2, 8, 2), 1040 + 26112, 1e-6);
+    cr_expect_float_eq(lin->bytes(lin, &lc, SB_OP, SB_DECODE, 0, 2, 8, 2), 1040 + 26112, 1e-6);
     /* MLP layer decode B=2, bf16, share_qk + gate: x, y 2 x 2D x 2 = 512; projection weights
      * 16640 x 2 = 33280; state 3 x 2*4*2128 x 4 = 204288; conv history r+w 2 x 2*64*3 x 4 = 3072 */
-    cr_expect_float_eq(mlp->bytes(&mc, SB_LAYER, SB_DECODE, 0, 2, 8, 2), 512 + 33280 + 204288 + 3072, 1e-6);
+    cr_expect_float_eq(mlp->bytes(mlp, &mc, SB_LAYER, SB_DECODE, 0, 2, 8, 2), 512 + 33280 + 204288 + 3072, 1e-6);
     /* state: B*H*2P*4 = 2*4*544*4 = 17408, + conv history B*D*(K-1)*4 = 2*64*3*4 = 1536 */
-    cr_expect_float_eq(lin->state_bytes(&lc, SB_LAYER, 2, 100, 2), 17408 + 1536, 1e-6);
-    cr_expect_float_eq(lin->state_bytes(&lc, SB_OP, 2, 100, 2), 17408, 1e-6);
+    cr_expect_float_eq(lin->state_bytes(lin, &lc, SB_LAYER, 2, 100, 2), 17408 + 1536, 1e-6);
+    cr_expect_float_eq(lin->state_bytes(lin, &lc, SB_OP, 2, 100, 2), 17408, 1e-6);
     /* MLP op, B=1: 4 * 2 * 2128 * 4 = 68096 */
-    cr_expect_float_eq(mlp->state_bytes(&mc, SB_OP, 1, 100, 2), 68096, 1e-6);
+    cr_expect_float_eq(mlp->state_bytes(mlp, &mc, SB_OP, 1, 100, 2), 68096, 1e-6);
     /* without share_qk there is no conv history */
     lc.share_qk = 0;
-    cr_expect_float_eq(lin->state_bytes(&lc, SB_LAYER, 2, 100, 2), 17408, 1e-6);
+    cr_expect_float_eq(lin->state_bytes(lin, &lc, SB_LAYER, 2, 100, 2), 17408, 1e-6);
 }
 
 /* ---- fill_state --------------------------------------------------------------------------- */

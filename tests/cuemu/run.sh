@@ -4,10 +4,9 @@
 # libcuemu.a for libcudart and libcublas: g++ only, no GPU, no CUDA toolkit), then runs on it
 #   1. the project's Criterion tests: the host tests and the tables that compare every cuda impl with
 #      ref (backends/*, decode/*, golden/*, model/*; attention_cuda/* and ttt_cuda/* at the benchmark
-#      head dims; cuda_graph/*), TTT at its default kernel version (the 1k-vs-8k error-growth test
-#      is left to the GPU: hours here);
-#   2. the cuda tables again with SB_TTT_VERSION=1 (the other TTT prefill kernels) and with
-#      SB_TTT_CHUNK_ROWS=32 (the TTT layer prefill in 16-token chunks);
+#      head dims; cuda_graph/*), every impl including the oracles (TTT's "dual_simple" runs the
+#      version-1 prefill kernels) (the 1k-vs-8k error-growth test is left to the GPU: hours here);
+#   2. the cuda tables again with SB_TTT_CHUNK_ROWS=32 (the TTT layer prefill in 16-token chunks);
 #   3. the driver: `seqbench run --preset ci --backend cuda` (fill_state, decode steps as CUDA graphs);
 # and lists the kernels that ran (and those that did not). Threads run in a random order from a
 # seed printed here: CUEMU_SEED=n repeats a run, CUEMU_ORDER=fwd|rev fixes the order. Given criterion
@@ -39,7 +38,7 @@ if [ $# -gt 0 ]; then
     $B/tests/run_tests "$@" || status=$?
 else
     $B/tests/run_tests --jobs 2 --filter '!(backends/cuda_error_does_not_grow_with_context)' || status=1
-    for env in SB_TTT_VERSION=1 SB_TTT_CHUNK_ROWS=32; do
+    for env in SB_TTT_CHUNK_ROWS=32; do
         echo "cuemu: $env, the cuda tables again"
         env $env $B/tests/run_tests --jobs 2 --filter '@(backends/match_ref|decode/*|golden/*|model/*)' || status=1
     done
