@@ -1,6 +1,6 @@
 /* attention.c: causal softmax attention, Llama style (SPEC §3.1): parameters, reference math,
- * analytic counts and the descriptor (its impls are listed in registry/registry.c). Fast impls: kernels/attention_cpu.c (cpu),
- * kernels/attention_*.cu (cuda).
+ * analytic counts and the descriptor. Fast impls: kernels/attention_cpu.c (cpu), kernels/attention_*.cu
+ * (cuda); registry/registry.c lists them all.
  *
  *   q, k, v = x Wq^T, x Wk^T, x Wv^T            (q_proj/k_proj/v_proj.weight [D,D], no bias)
  *   q, k   <- RoPE(rotate-half, theta, absolute positions)

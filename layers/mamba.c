@@ -1,5 +1,6 @@
 /* mamba.c: Mamba-1 (mamba_simple.Mamba + selective_scan_ref, SPEC §3.2): parameters, reference
- * math, analytic counts and the descriptor (its impls are listed in registry/registry.c). Fast impls: kernels/mamba_cpu.c, kernels/mamba_*.cu.
+ * math, analytic counts and the descriptor. Fast impls: kernels/mamba_cpu.c, kernels/mamba_*.cu;
+ * registry/registry.c lists them all.
  *
  *   x, z    = split(X in_proj^T)                    in_proj.weight [2E,D]: x first, then z
  *   x      <- SiLU(causal depthwise conv(x) + b)    conv1d.weight [E,1,K] (w[e,0,K-1] = current

@@ -1,7 +1,7 @@
 /* ttt_linear.c: TTT-Linear (Sun et al. 2024; ttt-lm-pytorch ttt.py TTTLinear, SPEC §3.3): the
- * inner model, its reference step and dual form, counts and the descriptor (its impls are listed in registry/registry.c). What both TTT
- * variants share (projections, convs, RoPE, lr gate, norms, driver) is in ttt_common.c.
- * Fast impls: kernels/ttt_cpu.c (cpu), kernels/ttt_*.cu (cuda).
+ * inner model, its reference step and dual form, counts and the descriptor. What both TTT variants
+ * share (projections, convs, RoPE, lr gate, norms, driver) is in ttt_common.c. Fast impls:
+ * kernels/ttt_cpu.c (cpu), kernels/ttt_*.cu (cuda); registry/registry.c lists them all.
  *
  * Inner model per head: f(k) = k W + b, W [d,d] (init W1[h]), b [1,d] (init b1[h]).
  * Inner loss per token: 1/2 || LN(f(k)) - (v - k) ||^2 (LN over d: ttt_norm_weight/bias[h]);

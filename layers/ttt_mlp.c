@@ -1,6 +1,7 @@
 /* ttt_mlp.c: TTT-MLP (Sun et al. 2024; ttt-lm-pytorch ttt.py TTTMLP, SPEC §3.3): the inner
- * two-layer MLP, its reference step and dual form, counts and the descriptor (its impls are listed in registry/registry.c). What both TTT
- * variants share is in ttt_common.c. Fast impls: kernels/ttt_cpu.c (cpu), kernels/ttt_*.cu (cuda).
+ * two-layer MLP, its reference step and dual form, counts and the descriptor. What both TTT
+ * variants share is in ttt_common.c. Fast impls: kernels/ttt_cpu.c (cpu), kernels/ttt_*.cu (cuda);
+ * registry/registry.c lists them all.
  *
  * Inner model per head, hidden h = 4d, gelu = tanh approximation (gelu' exact, ttt.py constants):
  *   Z1 = k W1 + b1 [h],  X2 = gelu(Z1),  f(k) = Z2 = X2 W2 + b2 [d]
