@@ -123,7 +123,7 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr attr, int dev) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev) {
     if (dev != 0) return fail(cudaErrorInvalidValue);
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "cuemu (CPU model, sm_90)");
+    snprintf(p->name, sizeof p->name, "cuemu (CPU model of sm_90)");
     p->totalGlobalMem = (size_t)16 << 30;
     p->multiProcessorCount = SMS;
     p->major = 9;
