@@ -4,9 +4,11 @@
 #include "registry.h"
 #include "../layers/attention.h"
 #include "../layers/mamba.h"
+#include "../layers/mamba2.h"
 #include "../layers/ttt.h"
 #include "../kernels/attention_impls.h"
 #include "../kernels/mamba_impls.h"
+#include "../kernels/mamba2_impls.h"
 #include "../kernels/ttt_impls.h"
 
 #include <string.h>
@@ -22,6 +24,13 @@ static const sb_impl *const mamba_impls[] = {
     &sb_mamba_ref_sequential, &sb_mamba_cpu_chunked,
 #ifdef SB_HAVE_CUDA
     &mamba_cuda_chunked, &mamba_cuda_sequential,
+#endif
+    NULL,
+};
+static const sb_impl *const mamba2_impls[] = {
+    &sb_mamba2_ref_sequential, &sb_mamba2_ref_chunked, &sb_mamba2_cpu_chunked,
+#ifdef SB_HAVE_CUDA
+    &mamba2_cuda_chunked,
 #endif
     NULL,
 };
@@ -44,6 +53,7 @@ static const sb_impl *const ttt_mlp_impls[] = {
 #define SB_LAYERS(X)                      \
     X(sb_attention, attention_impls)      \
     X(sb_mamba, mamba_impls)              \
+    X(sb_mamba2, mamba2_impls)            \
     X(sb_ttt_linear, ttt_linear_impls)    \
     X(sb_ttt_mlp, ttt_mlp_impls)
 
