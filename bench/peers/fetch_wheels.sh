@@ -72,11 +72,17 @@ SDIST=$(ls "$TMP"/sdist/mamba_ssm-*.tar.gz)
 TOP=$(tar tzf "$SDIST" | awk -F/ 'NR == 1 {print $1}')
 rm -rf "$WHL/mamba_ssm_src"
 mkdir -p "$WHL/mamba_ssm_src"
-tar xzf "$SDIST" -C "$WHL/mamba_ssm_src" --strip-components=1 \
+# mamba2_peer.py: ssd_combined.py and what it imports (ssd_*.py, layernorm_gated.py, k_activations.py,
+# and in newer releases mamba_ssm/utils/*.py).
+tar xzf "$SDIST" -C "$WHL/mamba_ssm_src" --strip-components=1 --wildcards \
     "$TOP/LICENSE" \
     "$TOP/mamba_ssm/ops/selective_scan_interface.py" \
     "$TOP/mamba_ssm/ops/triton/selective_state_update.py" \
-    "$TOP/mamba_ssm/ops/triton/softplus.py"
+    "$TOP/mamba_ssm/ops/triton/softplus.py" \
+    "$TOP/mamba_ssm/ops/triton/ssd_*.py" \
+    "$TOP/mamba_ssm/ops/triton/layernorm_gated.py" \
+    "$TOP/mamba_ssm/ops/triton/k_activations.py" \
+    "$TOP/mamba_ssm/utils/*.py"
 echo "$MAMBA_VERSION" > "$WHL/mamba_ssm_src/VERSION"
 echo "mamba_ssm $MAMBA_VERSION (sdist $(basename "$SDIST")) -> .whl/mamba_ssm_src:"
 (cd "$WHL/mamba_ssm_src" && find . -type f | sort | sed 's/^/    /')

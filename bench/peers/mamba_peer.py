@@ -160,13 +160,7 @@ def check_ssu(ssu):
 
 
 def main():
-    p = pc.common_args(__doc__.splitlines()[0], "1.4b")
-    p.add_argument("--modes", default="prefill,decode")
-    p.add_argument("--decode-batch", type=pc.parse_ints, default=None, help="decode batches (default 16,512; 2 on cpu)")
-    p.add_argument("--mamba-src", default=None, help="directory holding mamba_ssm/ops/... (see the module doc)")
-    args = pc.resolve_defaults(p.parse_args(), "1.4b")
-    if args.decode_batch is None:
-        args.decode_batch = [2] if args.device == "cpu" else [16, 512]
+    args = pc.ssm_args(__doc__.splitlines()[0], "1.4b")
     cfg = pc.MAMBA_CONFIGS[args.config]
     D, E, N = cfg["d_model"], cfg["d_inner"], cfg["d_state"]
     peer = pc.Peer(args)

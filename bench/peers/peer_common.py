@@ -59,6 +59,12 @@ MAMBA_CONFIGS = {
     "125m": dict(d_model=768, d_inner=1536, d_state=16),
     "tiny": dict(d_model=64, d_inner=128, d_state=16),
 }
+# Mamba-2 (spec/mamba2.md §5: the mamba2-130m / mamba2-1.3b widths, every mixer setting at its default).
+MAMBA2_CONFIGS = {
+    "1.3b": dict(d_model=2048, d_inner=4096, headdim=64, d_state=128, ngroups=1, chunk_size=256),
+    "125m": dict(d_model=768, d_inner=1536, headdim=64, d_state=128, ngroups=1, chunk_size=256),
+    "tiny": dict(d_model=64, d_inner=128, headdim=16, d_state=16, ngroups=1, chunk_size=16),
+}
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -389,6 +395,23 @@ def mamba_counts(mode, B, T, E, N, s):
     return dict(flops=flops, bytes=nbytes, state_bytes=B * E * N * 4.0, note=note)
 
 
+def mamba2_counts(mode, B, T, E, H, N, G, Q, s):
+    """layers/mamba2.c, level op (spec/mamba2.md §6): prefill counts the chunked (SSD) algorithm."""
+    P = E // H
+    if mode == "prefill":
+        nc = (T + Q - 1) // Q
+        r = T - (nc - 1) * Q
+        pairs = (nc - 1) * Q * (Q + 1) / 2 + r * (r + 1) / 2
+        flops = B * (2.0 * pairs * (G * N + E) + 4.0 * T * E * N + 2.0 * nc * E * N + 2.0 * T * E)
+        nbytes = s * B * T * (2.0 * E + H + 2.0 * G * N)
+    else:
+        flops = B * (5.0 * E * N + 3.0 * E)
+        nbytes = s * B * (2.0 * E + H + 2.0 * G * N) + 2.0 * B * 4 * H * P * N
+    note = ("counts: SSD chunked 2*pairs*(GN+E) + 4TEN + 2*nc*EN + 2TE (prefill), 5EN + 3E (decode step), "
+            f"multiply-add=2; bytes x,dt,B,C in + y out (s={s}) (+ fp32 state r+w in decode)")
+    return dict(flops=flops, bytes=nbytes, state_bytes=B * H * P * N * 4.0, note=note)
+
+
 def ttt_linear_counts(impl, B, T, D, H, d, b, s):
     """layers/ttt_common.c, TTT-Linear, level op, prefill: dual 6d^2+6bd, primal 8d^2 per token per head."""
     tokens = B * T
@@ -651,6 +674,19 @@ def resolve_defaults(args, default_config, gpu_ctx="1k:32k", cpu_ctx="64,128"):
         args.batch = 2 if cpu else 16
     if cpu and args.hard_s == 15.0:
         args.soft_s, args.hard_s = min(args.soft_s, 0.5), 5.0
+    return args
+
+
+def ssm_args(description, default_config):
+    """The options of the mamba_ssm peers (mamba_peer.py, mamba2_peer.py): common_args plus the modes,
+    the decode batches and where mamba_ssm's sources are; parsed and defaulted (tiny shapes on cpu)."""
+    p = common_args(description, default_config)
+    p.add_argument("--modes", default="prefill,decode")
+    p.add_argument("--decode-batch", type=parse_ints, default=None, help="decode batches (default 16,512; 2 on cpu)")
+    p.add_argument("--mamba-src", default=None, help="directory holding mamba_ssm/ops/... (see the module doc)")
+    args = resolve_defaults(p.parse_args(), default_config)
+    if args.decode_batch is None:
+        args.decode_batch = [2] if args.device == "cpu" else [16, 512]
     return args
 
 

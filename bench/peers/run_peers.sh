@@ -66,14 +66,14 @@ fi
 # ---- time budget -------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
     TOTAL=168; CTX=1k,4k,16k; SDPA_IMPL=flash   # + at most one --fill-missing pass (~8 s) = 3 min
-    declare -A BUDGET=([sdpa]=38 [mamba_peer]=34 [ttt_torch_dual]=30 [fla_ttt]=58)
+    declare -A BUDGET=([sdpa]=30 [mamba_peer]=24 [mamba2_peer]=40 [ttt_torch_dual]=22 [fla_ttt]=44)
 else
     TOTAL=570; CTX=1k:32k; SDPA_IMPL=flash,math
-    declare -A BUDGET=([sdpa]=170 [mamba_peer]=120 [ttt_torch_dual]=140 [fla_ttt]=110)
+    declare -A BUDGET=([sdpa]=150 [mamba_peer]=90 [mamba2_peer]=110 [ttt_torch_dual]=110 [fla_ttt]=100)
 fi
 # fla last: its Triton compile and autotune time is the least predictable, and the last peer gets
-# whatever the others left.
-ORDER=(sdpa mamba_peer ttt_torch_dual fla_ttt)
+# whatever the others left. mamba2_peer's budget includes the autotuning of the SSD kernels on first call.
+ORDER=(sdpa mamba_peer mamba2_peer ttt_torch_dual fla_ttt)
 FILL_RESERVE=8   # seconds kept back for a --fill-missing pass
 
 common=(--device "$DEVICE" --out "$CSV")
@@ -83,10 +83,11 @@ declare -A ARGS=(
     [sdpa]="--impl $SDPA_IMPL"
     [fla_ttt]=""
     [mamba_peer]=""
+    [mamba2_peer]=""
     [ttt_torch_dual]=""
 )
-declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [mamba_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
-declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [mamba_peer]=mamba [ttt_torch_dual]=ttt_linear)
+declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [mamba_peer]=mamba_ssm [mamba2_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
+declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [mamba_peer]=mamba [mamba2_peer]=mamba2 [ttt_torch_dual]=ttt_linear)
 
 # One error row written from here (when Python itself cannot run); 43 columns of SPEC §8.
 raw_error_row() {

@@ -146,6 +146,15 @@ class Counts(unittest.TestCase):
         c = pc.mamba_counts("decode", 2, 99, 3, 4, 2)
         self.assertEqual((c["flops"], c["bytes"]), (228, 272))
 
+    def test_mamba2(self):
+        # the worked check of spec/mamba2.md §6: B 1, T 45, E 128, H 8, N 16, G 1, Q 16, s 4
+        c = pc.mamba2_counts("prefill", 1, 45, 128, 8, 16, 1, 16, 4)
+        self.assertEqual(c["flops"], 496992)
+        self.assertEqual(c["bytes"], 53280)
+        self.assertEqual(c["state_bytes"], 8 * 16 * 16 * 4)
+        self.assertEqual(pc.mamba2_counts("decode", 1, 45, 128, 8, 16, 1, 16, 4)["flops"], 10624)
+        self.assertEqual(pc.mamba2_counts("decode", 2, 45, 128, 8, 16, 1, 16, 4)["flops"], 2 * 10624)
+
     def test_ttt_linear(self):
         # B1 T16 H1 d2 D2 b16 s2. Dual per token: 6*4 + 6*16*2 = 216 -> 3456. Primal 8*4 = 32 -> 512.
         # Bytes 16*(4*2+1)*2 = 288 + (1*6 + 1*6)*4 = 48 -> 336. State 1*1*2*6*4 = 48.
