@@ -28,8 +28,9 @@
 /* Names the figures rely on (conventions of SPEC §2/§13, not layer math). */
 #define ATTENTION "attention"
 #define TTT_PREFIX "ttt"
-#define SLOW_IMPL "primal"
-#define FAST_IMPL "dual"
+/* (f): pairs of impls of one layer that compute the same thing, the token-by-token form first and
+ * its chunked/dual form second (TTT primal/dual, Mamba-2 sequential/chunked). */
+static const char *const speedup_pairs[][2] = {{"primal", "dual"}, {"sequential", "chunked"}};
 
 /* ---- panels: series of (ctx, value) points and marks for points that did not run ------------ */
 typedef struct { int ctx; double v; } pt;
@@ -335,24 +336,25 @@ static void state_panel(out_ctx *o) {
     var(o, "e_title", "state per sequence (KV cache or recurrent state), %s level, analytic", level);
 }
 
-/* (f): median(primal) / median(dual) for the same point. */
+/* (f): median(slow form) / median(fast form) for the same point, for each pair of speedup_pairs. */
 static void speedup_panel(out_ctx *o) {
     panel pn = {.name = "f_speedup"};
-    for (size_t i = 0; i < o->rs->n; i++) {
-        const sb_record *d = &o->rs->r[i];
-        if (!d->ok || !sb_is_own_backend(d->backend) || !impl_is(d->impl, FAST_IMPL)) continue;
-        for (size_t j = 0; j < o->rs->n; j++) {
-            const sb_record *p = &o->rs->r[j];
-            if (!p->ok || !impl_is(p->impl, SLOW_IMPL) || !is(p->layer, d->layer) || !is(p->backend, d->backend) ||
-                !at(p, d->level, d->mode, d->batch) || p->ctx != d->ctx)
-                continue;
-            char t[192];
-            snprintf(t, sizeof t, "%s (%s) %s %s B=%d", d->layer, d->backend, d->level, d->mode, d->batch);
-            put(&pn, t, d, p->median_ms / d->median_ms);
+    for (size_t k = 0; k < sizeof speedup_pairs / sizeof *speedup_pairs; k++)
+        for (size_t i = 0; i < o->rs->n; i++) {
+            const sb_record *d = &o->rs->r[i];
+            if (!d->ok || !sb_is_own_backend(d->backend) || !impl_is(d->impl, speedup_pairs[k][1])) continue;
+            for (size_t j = 0; j < o->rs->n; j++) {
+                const sb_record *p = &o->rs->r[j];
+                if (!p->ok || !impl_is(p->impl, speedup_pairs[k][0]) || !is(p->layer, d->layer) ||
+                    !is(p->backend, d->backend) || !at(p, d->level, d->mode, d->batch) || p->ctx != d->ctx)
+                    continue;
+                char t[192];
+                snprintf(t, sizeof t, "%s (%s) %s %s B=%d", d->layer, d->backend, d->level, d->mode, d->batch);
+                put(&pn, t, d, p->median_ms / d->median_ms);
+            }
         }
-    }
-    panel_write(o, &pn, "", "speedup (primal time / dual time)");
-    var(o, "f_title", "TTT " SLOW_IMPL " / " FAST_IMPL " time (speedup of the dual form)");
+    panel_write(o, &pn, "", "speedup (token-by-token time / parallel-form time)");
+    var(o, "f_title", "primal / dual (TTT), sequential / chunked (Mamba) time: speedup of the parallel form");
 }
 
 /* (g): peers (other backends, SPEC §12) and our fastest impl of the same layer, level, batch. */
