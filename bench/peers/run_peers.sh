@@ -66,14 +66,14 @@ fi
 # ---- time budget -------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
     TOTAL=168; CTX=1k,4k,16k; SDPA_IMPL=flash   # + at most one --fill-missing pass (~8 s) = 3 min
-    declare -A BUDGET=([sdpa]=38 [mamba_peer]=34 [ttt_torch_dual]=30 [fla_ttt]=58)
+    declare -A BUDGET=([sdpa]=32 [mamba_peer]=28 [ttt_torch_dual]=26 [fla_ttt]=38 [fla_gdn]=36)
 else
     TOTAL=570; CTX=1k:32k; SDPA_IMPL=flash,math
-    declare -A BUDGET=([sdpa]=170 [mamba_peer]=120 [ttt_torch_dual]=140 [fla_ttt]=110)
+    declare -A BUDGET=([sdpa]=150 [mamba_peer]=100 [ttt_torch_dual]=120 [fla_ttt]=90 [fla_gdn]=80)
 fi
 # fla last: its Triton compile and autotune time is the least predictable, and the last peer gets
 # whatever the others left.
-ORDER=(sdpa mamba_peer ttt_torch_dual fla_ttt)
+ORDER=(sdpa mamba_peer ttt_torch_dual fla_ttt fla_gdn)
 FILL_RESERVE=8   # seconds kept back for a --fill-missing pass
 
 common=(--device "$DEVICE" --out "$CSV")
@@ -82,11 +82,12 @@ common=(--device "$DEVICE" --out "$CSV")
 declare -A ARGS=(
     [sdpa]="--impl $SDPA_IMPL"
     [fla_ttt]=""
+    [fla_gdn]=""
     [mamba_peer]=""
     [ttt_torch_dual]=""
 )
-declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [mamba_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
-declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [mamba_peer]=mamba [ttt_torch_dual]=ttt_linear)
+declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [fla_gdn]=fla [mamba_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
+declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [fla_gdn]=gated_deltanet [mamba_peer]=mamba [ttt_torch_dual]=ttt_linear)
 
 # One error row written from here (when Python itself cannot run); 43 columns of SPEC §8.
 raw_error_row() {
