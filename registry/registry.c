@@ -3,10 +3,12 @@
  * place that picks the model level's ops table per backend. */
 #include "registry.h"
 #include "../layers/attention.h"
+#include "../layers/gated_deltanet.h"
 #include "../layers/mamba.h"
 #include "../layers/mamba2.h"
 #include "../layers/ttt.h"
 #include "../kernels/attention_impls.h"
+#include "../kernels/gated_deltanet_impls.h"
 #include "../kernels/mamba_impls.h"
 #include "../kernels/mamba2_impls.h"
 #include "../kernels/ttt_impls.h"
@@ -49,13 +51,22 @@ static const sb_impl *const ttt_mlp_impls[] = {
     NULL,
 };
 
+static const sb_impl *const gated_deltanet_impls[] = {
+    &sb_gdn_ref_sequential, &sb_gdn_ref_chunked, &sb_gdn_cpu_chunked, &sb_gdn_cpu_sequential,
+#ifdef SB_HAVE_CUDA
+    &sb_gdn_cuda_chunked, &sb_gdn_cuda_sequential,
+#endif
+    NULL,
+};
+
 /* The layers, one line each: descriptor and impl list. */
 #define SB_LAYERS(X)                      \
     X(sb_attention, attention_impls)      \
     X(sb_mamba, mamba_impls)              \
     X(sb_mamba2, mamba2_impls)            \
     X(sb_ttt_linear, ttt_linear_impls)    \
-    X(sb_ttt_mlp, ttt_mlp_impls)
+    X(sb_ttt_mlp, ttt_mlp_impls)          \
+    X(sb_gated_deltanet, gated_deltanet_impls)
 
 typedef struct {
     const sb_layer_desc *desc;

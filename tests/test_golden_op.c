@@ -95,6 +95,8 @@ static int make_case(const char *dir, const sb_layer_desc *d) {
     sb_layer_make_input(L, x, B_, T_, &rng);
     sb_layer_make_input(L, xd, B_, S_, &rng);
     run_rows(L, x, y, T_, 0);
+    /* final_state: after the prompt, or after the decode tokens too (desc->final_state_after_decode) */
+    if (d->final_state_after_decode) run_rows(L, xd, yd, S_, 1);
     int state = 0;
     if (d->state_shape && L->impl->read_state) {
         int shape[4];
@@ -108,7 +110,7 @@ static int make_case(const char *dir, const sb_layer_desc *d) {
         free(st);
         state = 1;
     }
-    run_rows(L, xd, yd, S_, 1);
+    if (!d->final_state_after_decode) run_rows(L, xd, yd, S_, 1);
     write_arrays(dir, "", in, nin, x, T_);
     write_arrays(dir, "_decode", in, nin, xd, S_);
     write_arrays(dir, "", out, nout, y, T_);

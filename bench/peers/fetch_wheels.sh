@@ -6,7 +6,8 @@
 #
 #   fla-core $FLA_VERSION (default 0.6.0, the newest; Requires-Dist: einops, and with the cuda extra
 #     torch>=2.7, triton>=3.3: the box has torch 2.11, triton 3.6, einops, packaging). It holds
-#     fla.ops (chunk_ttt_linear, fused_chunk_ttt_linear). The umbrella wheel flash-linear-attention only
+#     fla.ops (chunk_ttt_linear, fused_chunk_ttt_linear; chunk_gated_delta_rule,
+#     fused_recurrent_gated_delta_rule and their naive refs in fla.ops.gated_delta_rule). The umbrella wheel flash-linear-attention only
 #     adds fla.layers/fla.models (which import transformers at `import fla`); the peers need neither, so
 #     it is not carried: a transformers import error there could otherwise break `import fla.ops.ttt`.
 #   mamba_ssm $MAMBA_VERSION (default 2.3.2.post1, the newest): PyPI has only an sdist (its CUDA

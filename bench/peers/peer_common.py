@@ -65,6 +65,11 @@ MAMBA2_CONFIGS = {
     "125m": dict(d_model=768, d_inner=1536, headdim=64, d_state=128, ngroups=1, chunk_size=256),
     "tiny": dict(d_model=64, d_inner=128, headdim=16, d_state=16, ngroups=1, chunk_size=16),
 }
+GDN_CONFIGS = {  # spec/gated_deltanet.md §5 (layers/gated_deltanet.c)
+    "1.3b": dict(d_model=2048, heads=6, head_dim=256, head_v_dim=512),
+    "125m": dict(d_model=768, heads=9, head_dim=64, head_v_dim=128),
+    "tiny": dict(d_model=64, heads=2, head_dim=16, head_v_dim=32),
+}
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
@@ -425,6 +430,25 @@ def ttt_linear_counts(impl, B, T, D, H, d, b, s):
     return dict(flops=tokens * H * per_head, bytes=nbytes, state_bytes=B * H * 2.0 * P * 4.0, note=note)
 
 
+def gdn_counts(mode, chunked, B, T, H, K, V, C, s):
+    """layers/gated_deltanet.c, level op: chunked prefill 6KV + C(6K+4V) + C^2/3 per token and head (full
+    C x C tiles), recurrent (sequential prefill, decode) 7KV; bytes q,k,v,g,beta,o per token (+ per-chunk
+    states 2HKV*4 per C tokens when chunked; + fp32 state r+w 2BHKV*4 in decode)."""
+    tokens = B * T if mode == "prefill" else B
+    chunked = chunked and mode == "prefill"
+    per = 6.0 * K * V + C * (6.0 * K + 4.0 * V) + C * C / 3.0 if chunked else 7.0 * K * V
+    nbytes = tokens * H * (2.0 * K + 2.0 * V + 2.0) * s
+    if chunked:
+        nbytes += B * ((T + C - 1) // C) * 2.0 * H * K * V * 4
+    if mode == "decode":
+        nbytes += 2.0 * B * H * K * V * 4
+    note = ("counts: flops per token per head " + ("6KV+C(6K+4V)+C^2/3 (chunked; full CxC tiles, no causal halving)"
+            if chunked else "7KV (recurrent)") + f", multiply-add=2; bytes q,k,v,g,beta in + o out (s={s})"
+            + (" + chunk states 2HKV*4 per C tokens" if chunked else "")
+            + (" + fp32 state r+w 2BHKV*4" if mode == "decode" else ""))
+    return dict(flops=tokens * H * per, bytes=nbytes, state_bytes=B * H * K * V * 4.0, note=note)
+
+
 # ---- peaks -------------------------------------------------------------------------------------
 def load_peaks(path):
     """JSON {"bf16_tflops": 989, "fp32_tflops": 67, "gbps": 3350} or CSV lines `key,value`.
@@ -697,4 +721,4 @@ def seed_all(seed=0):
 
 
 if __name__ == "__main__":
-    sys.exit("peer_common.py is a library; run sdpa.py, fla_ttt.py, mamba_peer.py or ttt_torch_dual.py")
+    sys.exit("peer_common.py is a library; run sdpa.py, fla_ttt.py, fla_gdn.py, mamba_peer.py or ttt_torch_dual.py")

@@ -66,14 +66,14 @@ fi
 # ---- time budget -------------------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
     TOTAL=168; CTX=1k,4k,16k; SDPA_IMPL=flash   # + at most one --fill-missing pass (~8 s) = 3 min
-    declare -A BUDGET=([sdpa]=30 [mamba_peer]=24 [mamba2_peer]=40 [ttt_torch_dual]=22 [fla_ttt]=44)
+    declare -A BUDGET=([sdpa]=26 [mamba_peer]=20 [mamba2_peer]=32 [ttt_torch_dual]=20 [fla_ttt]=32 [fla_gdn]=30)
 else
     TOTAL=570; CTX=1k:32k; SDPA_IMPL=flash,math
-    declare -A BUDGET=([sdpa]=150 [mamba_peer]=90 [mamba2_peer]=110 [ttt_torch_dual]=110 [fla_ttt]=100)
+    declare -A BUDGET=([sdpa]=130 [mamba_peer]=80 [mamba2_peer]=95 [ttt_torch_dual]=95 [fla_ttt]=85 [fla_gdn]=75)
 fi
 # fla last: its Triton compile and autotune time is the least predictable, and the last peer gets
 # whatever the others left. mamba2_peer's budget includes the autotuning of the SSD kernels on first call.
-ORDER=(sdpa mamba_peer mamba2_peer ttt_torch_dual fla_ttt)
+ORDER=(sdpa mamba_peer mamba2_peer ttt_torch_dual fla_ttt fla_gdn)
 FILL_RESERVE=8   # seconds kept back for a --fill-missing pass
 
 common=(--device "$DEVICE" --out "$CSV")
@@ -82,20 +82,24 @@ common=(--device "$DEVICE" --out "$CSV")
 declare -A ARGS=(
     [sdpa]="--impl $SDPA_IMPL"
     [fla_ttt]=""
+    [fla_gdn]=""
     [mamba_peer]=""
     [mamba2_peer]=""
     [ttt_torch_dual]=""
 )
-declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [mamba_peer]=mamba_ssm [mamba2_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
-declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [mamba_peer]=mamba [mamba2_peer]=mamba2 [ttt_torch_dual]=ttt_linear)
+declare -A BACKEND=([sdpa]=torch-sdpa [fla_ttt]=fla [fla_gdn]=fla [mamba_peer]=mamba_ssm [mamba2_peer]=mamba_ssm [ttt_torch_dual]=torch-eager)
+declare -A LAYER=([sdpa]=attention [fla_ttt]=ttt_linear [fla_gdn]=gated_deltanet [mamba_peer]=mamba [mamba2_peer]=mamba2 [ttt_torch_dual]=ttt_linear)
 
-# One error row written from here (when Python itself cannot run); 43 columns of SPEC §8.
+# One error row written from here (when Python itself cannot run), as wide as the file's header
+# (SPEC §8's 43 columns, or 48 with the §14 additions that peer_common.py writes).
 raw_error_row() {
     local name=$1 reason=${2//,/;}
-    local header="run_id,utc,git_sha,host,cpu_model,threads,gpu,gpu_sms,gpu_clock_mhz,cuda,driver,backend,layer,impl,level,mode,dtype,config,batch,ctx,d_model,heads,head_dim,d_state,mini_batch,n_layers,samples,median_ms,min_ms,max_ms,noise,tokens,us_per_token,flops,tflops,bytes,gbps,pct_peak_flops,pct_peak_bw,state_bytes,peak_mem_bytes,status,note"
+    local header="run_id,utc,git_sha,host,cpu_model,threads,gpu,gpu_sms,gpu_clock_mhz,cuda,driver,backend,layer,impl,level,mode,dtype,config,batch,ctx,d_model,heads,head_dim,d_state,mini_batch,n_layers,samples,median_ms,min_ms,max_ms,noise,tokens,us_per_token,flops,tflops,bytes,gbps,pct_peak_flops,pct_peak_bw,state_bytes,peak_mem_bytes,status,note,shard,blas,joules_per_token,watts,setup_s"
     [ -s "$CSV" ] || echo "$header" > "$CSV"
+    local ncols
+    ncols=$(head -n 1 "$CSV" | awk -F, '{print NF}')
     local cells=() i
-    for i in $(seq 1 43); do cells+=(""); done
+    for i in $(seq 1 "$ncols"); do cells+=(""); done
     cells[0]=$SEQBENCH_RUN_ID; cells[1]=$(date -u +%FT%TZ); cells[3]=$(hostname)
     cells[11]=${BACKEND[$name]}; cells[12]=${LAYER[$name]}; cells[14]=op
     cells[41]=error; cells[42]="$name.py failed and --fill-missing too: $reason"
