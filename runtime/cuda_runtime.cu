@@ -284,10 +284,12 @@ typedef int (*nvml_init_fn)(void);
 typedef int (*nvml_handle_fn)(unsigned, void **);
 typedef int (*nvml_clock_fn)(void *, int, unsigned *);
 typedef int (*nvml_driver_fn)(char *, unsigned);
+typedef int (*nvml_energy_fn)(void *, unsigned long long *);
 
 static void *nvml_lib, *nvml_dev;
 static nvml_clock_fn nvml_get_clock;
 static nvml_driver_fn nvml_get_driver;
+static nvml_energy_fn nvml_get_energy; /* Volta and later; absent from older drivers */
 
 /* Loads NVML once; 0 when it is not there (no driver) or does not initialise. */
 static int nvml_ready(void) {
@@ -300,7 +302,9 @@ static int nvml_ready(void) {
         nvml_handle_fn handle = (nvml_handle_fn)dlsym(nvml_lib, "nvmlDeviceGetHandleByIndex_v2");
         nvml_get_clock = (nvml_clock_fn)dlsym(nvml_lib, "nvmlDeviceGetClockInfo");
         nvml_get_driver = (nvml_driver_fn)dlsym(nvml_lib, "nvmlSystemGetDriverVersion");
-        if (!init || !handle || init() != 0 || handle(0, &nvml_dev) != 0) nvml_get_clock = nullptr, nvml_get_driver = nullptr;
+        nvml_get_energy = (nvml_energy_fn)dlsym(nvml_lib, "nvmlDeviceGetTotalEnergyConsumption");
+        if (!init || !handle || init() != 0 || handle(0, &nvml_dev) != 0)
+            nvml_get_clock = nullptr, nvml_get_driver = nullptr, nvml_get_energy = nullptr;
     }
     return nvml_get_clock != nullptr;
 }
@@ -313,6 +317,27 @@ extern "C" int sb_cuda_current_sm_clock_mhz(void) {
     const int NVML_CLOCK_SM = 1;
     if (!get_clock || get_clock(dev, NVML_CLOCK_SM, &mhz) != 0) return 0;
     return (int)mhz;
+}
+
+/* The GPU's total energy since the driver loaded, in millijoules (NVML); 0 when unknown. */
+extern "C" int sb_cuda_energy_mj(unsigned long long *mj) {
+    *mj = 0;
+    if (!nvml_ready() || !nvml_get_energy) return 0;
+    return nvml_get_energy(nvml_dev, mj) == 0;
+}
+
+extern "C" int sb_cuda_max_sm_clock_mhz(void) {
+    static int mhz = -1;
+    if (mhz < 0) {
+        int khz = 0;
+        mhz = cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0) == cudaSuccess ? khz / 1000 : 0;
+    }
+    return mhz;
+}
+
+extern "C" sb_status sb_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
+    CUDA_TRY(cudaMemGetInfo(free_bytes, total_bytes));
+    return SB_OK;
 }
 
 /* Dense bf16 tensor-core FLOP per clock per SM: 4096 on Hopper (989 TFLOP/s on an H100 SXM at
