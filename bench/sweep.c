@@ -8,7 +8,9 @@
  * analytic FLOP count; with none yet, from another layer measured at the same backend, level and
  * mode; else from a rough rate per backend. A point predicted to cost more than the preset's
  * per-point budget, or to overrun its total budget, is written as `skipped` with the prediction
- * in the note. The predictions also give the ETA. */
+ * in the note. The predictions also give the ETA. A point's set-up (layer, weights, inputs, decode
+ * state) is predicted from the set-up times measured so far (predict_setup_s), the sampling and
+ * the energy window from the sample rule. */
 #include "sweep.h"
 #include "commands.h"
 #include "csvio.h"
@@ -35,7 +37,8 @@ static const double prior_bytes_per_s[SB_NBACKENDS] = {1e9, 5e9, 1e12};
 
 typedef struct {
     const sb_point *p;
-    double call_s; /* median of the measured point */
+    double call_s;  /* median of the measured point */
+    double setup_s; /* its measured set-up (measure.c) */
 } measured;
 
 typedef struct {
@@ -92,18 +95,62 @@ static double rule_calls(const sb_sample_rule *rule, double call, int warmup) {
     return fmax(1, fmin(fmax(rule->min_samples, soft), hard));
 }
 
-/* Whole cost of a point: state building, warm-up and sampling. A host call slower than the hard
- * cap is made once: that first call is the only sample (measure.c). */
+/* Same set-up work: layer, level, backend, mode and config (impls and batches share the way
+ * their weights, inputs and decode states are made). */
+static int same_setup(const sb_point *a, const sb_point *b) {
+    return a->desc == b->desc && a->level == b->level && a->backend == b->backend && a->mode == b->mode &&
+           !strcmp(a->cfg.name, b->cfg.name);
+}
+
+static double tokens_of(const sb_point *p) { return (double)p->batch * p->ctx; }
+
+/* Nearness of a measured point to x tokens: points at or below x first, nearest first. */
+static double setup_rank(const measured *m, double x) {
+    double xm = tokens_of(m->p);
+    return xm <= x ? x - xm : 1e30 + (xm - x);
+}
+
+/* Set-up seconds of p from the measured set-ups, as a + b * (B*T) (inputs and decode states grow
+ * with the tokens, weights do not): through the two points of p's set-up group nearest below it
+ * in tokens (above when none), constant with one point; with none, the last set-up measured at
+ * the same backend and level (another layer), constant. *found = 0 when no point of the group
+ * was measured (then a decode state built by a prefill is not covered yet). */
+static double predict_setup_s(const history *h, const sb_point *p, int *found) {
+    const measured *n1 = NULL, *n2 = NULL, *other = NULL;
+    const double x = tokens_of(p);
+    for (int i = 0; i < h->n; i++) {
+        const measured *m = &h->v[i];
+        if (m->p->backend == p->backend && m->p->level == p->level) other = m;
+        if (same_setup(m->p, p) && (!n1 || setup_rank(m, x) < setup_rank(n1, x))) n1 = m;
+    }
+    for (int i = 0; n1 && i < h->n; i++) { /* the nearest at another token count */
+        const measured *m = &h->v[i];
+        if (same_setup(m->p, p) && tokens_of(m->p) != tokens_of(n1->p) && (!n2 || setup_rank(m, x) < setup_rank(n2, x))) n2 = m;
+    }
+    *found = n1 != NULL;
+    if (!n1) return other ? other->setup_s : 0;
+    if (!n2) return n1->setup_s;
+    double x1 = tokens_of(n1->p), slope = (n1->setup_s - n2->setup_s) / (x1 - tokens_of(n2->p));
+    if (slope < 0) slope = 0; /* noise, not a set-up that shrinks with its input */
+    return fmax(n1->setup_s + slope * (x - x1), 0);
+}
+
+/* Whole cost of a point: set-up (with the decode state: fill_state where the impl has it, at
+ * either level, else an untimed prefill), warm-up, sampling and the CUDA energy window. A host
+ * call slower than the hard cap is made once: that first call is the only sample (measure.c). */
 static double predict_point_s(const history *h, const sb_point *p, const sb_sample_rule *rule, double *call_s,
                               double *build_s) {
     double call = predict_call_s(h, p, p->mode, p->batch, p->ctx), build = 0;
     if (call <= 0) call = 1e-6;
-    if (p->mode == SB_DECODE && (p->level == SB_MODEL || !p->impl->fill_state))
+    int found = 0;
+    double setup = predict_setup_s(h, p, &found);
+    if (p->mode == SB_DECODE && !p->impl->fill_state && !found) /* no measured set-up covers the prefill yet */
         build = predict_call_s(h, p, SB_PREFILL, p->batch, p->ctx);
     *call_s = call;
-    *build_s = build;
-    if (p->backend != SB_CUDA && call >= rule->hard_s) return build + call;
-    return build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0));
+    *build_s = setup + build;
+    if (p->backend != SB_CUDA && call >= rule->hard_s) return setup + build + call;
+    double energy = p->backend == SB_CUDA && rule->energy_s > 0 ? fmax(rule->energy_s, call) : 0;
+    return setup + build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0)) + energy;
 }
 
 double sb_point_prior_s(const sb_point *p, const sb_preset *ps) {
@@ -112,7 +159,7 @@ double sb_point_prior_s(const sb_point *p, const sb_preset *ps) {
     return predict_point_s(&none, p, &ps->rule, &call_s, &build_s);
 }
 
-static void history_add(history *h, const sb_point *p, double call_s) {
+static void history_add(history *h, const sb_point *p, double call_s, double setup_s) {
     if (h->n == h->cap) {
         int cap = h->cap ? 2 * h->cap : 64;
         measured *v = realloc(h->v, (size_t)cap * sizeof *v);
@@ -120,7 +167,7 @@ static void history_add(history *h, const sb_point *p, double call_s) {
         h->v = v;
         h->cap = cap;
     }
-    h->v[h->n++] = (measured){p, call_s};
+    h->v[h->n++] = (measured){p, call_s, setup_s};
 }
 
 /* ---- rows ---------------------------------------------------------------------------------- */
@@ -204,6 +251,10 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
     double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
     sb_row_num(row, SB_COL_US_PER_TOKEN, s->median * 1e3 / tokens);
     if (p->backend == SB_CUDA && r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
+    if (r->joules_per_token > 0) {
+        sb_row_num(row, SB_COL_JOULES_PER_TOKEN, r->joules_per_token);
+        sb_row_num(row, SB_COL_WATTS, r->watts);
+    }
     /* cuda: our device allocations' high-water mark; host: the process's peak RSS so far */
     if (r->peak_mem) sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
     if (s->median <= 0) return;
@@ -228,6 +279,7 @@ static void build_row(sb_row *row, const run_ctx *rc, const sb_point *p, const s
     double flops, bytes;
     fill_counts(row, p, &flops, &bytes);
     if (r->stats.n > 0) fill_timing(row, rc, p, r, flops, bytes);
+    if (r->setup_s > 0) sb_row_num(row, SB_COL_SETUP_S, r->setup_s);
     if (r->note[0]) sb_row_note(row, "%s", r->note);
     sb_row_set(row, SB_COL_STATUS, "%s", r->status);
 }
@@ -363,6 +415,7 @@ int cmd_run(int argc, char **argv) {
             ctx.meta.git_sha);
 
     const sb_preset *ps = o.preset;
+    const double budget = o.total_budget_s;
     history h = {0};
     sb_input_cache cache = {0};
     double start = sb_now_s();
@@ -374,7 +427,7 @@ int cmd_run(int argc, char **argv) {
         if (sb_resume_has(&done, key)) { skipped_resume++; continue; }
         double call_s, build_s, cost = predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
         char why[160];
-        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after building the state by a prefill of ~" : "");
+        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after a set-up of ~" : "");
         if (build_s > 0) snprintf(why + strlen(why), sizeof why - strlen(why), "%.2g s", build_s);
         sb_point_result r;
         memset(&r, 0, sizeof r);
@@ -382,14 +435,14 @@ int cmd_run(int argc, char **argv) {
             snprintf(r.status, sizeof r.status, "skipped");
             snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s on %s) > the %s preset's %.0f s per point",
                      cost, why, sb_backend_name(p->backend), ps->name, ps->point_budget_s);
-        } else if (ps->total_budget_s > 0 && elapsed + cost > ps->total_budget_s) {
+        } else if (budget > 0 && elapsed + cost > budget) {
             snprintf(r.status, sizeof r.status, "skipped");
-            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %s preset's %.0f s budget",
-                     cost, why, ps->name, ps->total_budget_s);
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %.0f s budget (%s)",
+                     cost, why, budget, budget == ps->total_budget_s ? ps->name : "--budget");
         } else {
             sb_measure_point(p, &ps->rule, o.seed, &cache, &r);
             if (sb_interrupted()) break; /* the point in flight is dropped: --resume measures it */
-            if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3);
+            if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3, r.setup_s);
             measured_points++;
         }
         sb_row row;
@@ -404,7 +457,7 @@ int cmd_run(int argc, char **argv) {
             if (ps->point_budget_s <= 0 || pc <= ps->point_budget_s) eta += pc;
         }
         elapsed = sb_now_s() - start;
-        if (ps->total_budget_s > 0 && elapsed + eta > ps->total_budget_s) eta = ps->total_budget_s - elapsed;
+        if (budget > 0 && elapsed + eta > budget) eta = budget - elapsed;
         progress(i, n, p, &row, elapsed, eta > 0 ? eta : 0);
     }
     close(fd);
