@@ -18,6 +18,7 @@
  * CUDA decode points whose state plus weights alone exceed the free device memory are `oom`
  * before anything is built. */
 #include "sweep.h"
+#include "predict.h"
 #include "interrupt.h"
 #include "../runtime/cuda_api.h"
 
@@ -287,14 +288,13 @@ static sb_status energy_window(call_ctx *c, const sb_sample_rule *rule, double m
  * MLPs and workspaces come on top, so a point over it cannot fit. */
 static double decode_bytes_lower_bound(const sb_point *p) {
     int elem = (int)sb_dtype_size(sb_backend_act_dtype(p->backend));
-    sb_level l = p->level == SB_MODEL ? SB_LAYER : p->level;
-    double state = p->desc->state_bytes(&p->cfg, l, p->batch, p->ctx + 1, elem), weights = 0;
+    double state = sb_point_counts(p, SB_DECODE, p->batch, p->ctx + 1).state_bytes, weights = 0; /* (all layers) */
     sb_params ps = {0};
-    if (p->desc->declare_params(&p->cfg, &ps) == SB_OK)
+    if (p->desc->declare_params(p->desc, &p->cfg, p->level == SB_MODEL ? SB_LAYER : p->level, &ps) == SB_OK)
         for (int i = 0; i < ps.count; i++) weights += (double)ps.p[i].n * elem;
     sb_params_free(&ps);
     if (p->level != SB_MODEL) return state + weights;
-    return p->cfg.n_layers * (state + weights) + 2.0 * p->cfg.vocab * p->cfg.d_model * elem;
+    return state + p->cfg.n_layers * weights + 2.0 * p->cfg.vocab * p->cfg.d_model * elem;
 }
 
 /* 1 (and the oom row's note) when a CUDA decode point cannot fit in the free device memory. */
