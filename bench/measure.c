@@ -311,13 +311,19 @@ static int predicted_oom(const sb_point *p, sb_point_result *r) {
     return 1;
 }
 
-/* 1 if any of the point's output values is NaN or Inf. */
+/* 1 if any of the point's output values is NaN or Inf (CUDA: counted on the device). */
 static sb_status output_is_finite(call_ctx *c, int *finite) {
     size_t n = sb_layer_out_rows(c->L, c->mode, c->B, c->T) * (size_t)sb_layer_out_dim(c->L);
+    *finite = 1;
+    if (c->L->backend == SB_CUDA) {
+        size_t bad = 0;
+        sb_status st = sb_cuda_count_nonfinite(c->y.p, c->y.dtype, n, &bad);
+        *finite = bad == 0;
+        return st;
+    }
     float *y = malloc(n * sizeof(float));
     if (!y) return sb_fail(SB_ENOMEM, "out of host memory for the output check");
     sb_status st = sb_buf_download(&c->y, y, n);
-    *finite = 1;
     for (size_t i = 0; !st && i < n; i++)
         if (!isfinite(y[i])) { *finite = 0; break; }
     free(y);

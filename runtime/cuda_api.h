@@ -15,10 +15,12 @@ int sb_cuda_device_count(void);    /* 0 without a driver or device; never fails 
 sb_status sb_cuda_malloc(void **p, size_t bytes);  /* SB_ENOMEM when the device is full */
 void sb_cuda_free(void *p);
 sb_status sb_cuda_memset0(void *p, size_t bytes);
-/* fp32 host <-> device array of dtype (f32, bf16, i32), converting on the way. */
+/* fp32 host <-> device array of dtype (f32, bf16, i32), converted on the device. */
 sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n);
 sb_status sb_cuda_download_f32(float *dst, const void *src, sb_dtype dt, size_t n);
 sb_status sb_cuda_sync(void);
+/* NaN/Inf among n values of dt (f32, bf16) on the device, counted on the device. */
+sb_status sb_cuda_count_nonfinite(const void *p, sb_dtype dt, size_t n, size_t *count);
 
 typedef struct sb_cuda_info {
     char name[128];

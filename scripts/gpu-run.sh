@@ -17,8 +17,11 @@
 #   fig15        80 s   Fig. 15 at model level: prefill B=16, decode B=16,512 at CTX (an oom row, decided
 #                       from the predicted memory before any weight is built, where B=512 cannot fit)
 #   tests        45 s   the remaining GPU rows of the Criterion tests
-#   (expected seconds: the Nov 27 H100 run where a step ran then, else the point count times the
-#    per-point cost of that run; `scripts/gpu-rehearse.sh` checks that they add up to the deadline)
+#   Expected seconds are estimates, not measurements: the 2026-11-27 H100 run took 1-2 s for check,
+#   golden, memcheck and racecheck each, 45 s for the GPU tests, 151 s for 37 layer-level points
+#   (1-3 s per point up to 4k, ~30 s for a 16k prefill point, mostly its host-side input); the
+#   sweeps here have 30 (ttt), 30-60 (layers) and 60-120 (fig15) points, of which --budget keeps
+#   what fits. They add up to 516 s + the reserve (scripts/gpu-rehearse.sh checks the sum).
 #
 # The deadline: DEADLINE_S (default 540) from the start; RESERVE_S (10) kept for the final table and
 # archive. A step may use its expected seconds plus whatever the steps before it saved, never the
