@@ -145,7 +145,7 @@ static sb_status staged_copy(void *dev, sb_dtype dt, const float *from, float *t
         CUDA_TRY(cudaStreamSynchronize(sb_stream()));
         return SB_OK;
     }
-    float *stage;
+    float *stage = nullptr;
     SB_TRY(stage_buffer(&stage));
     const size_t es = sb_dtype_size(dt);
     for (size_t off = 0; off < n; off += STAGE_ELEMS) {
