@@ -226,3 +226,25 @@ Test(cli, summary_noise_column) {
     cr_expect_eq(rows_with_noise, 1, "the attention prefill series ends with its 1.00%% noise");
     unlink(out);
 }
+
+/* A CUDA decode point whose decode state and weights alone exceed the free device memory is an
+ * `oom` row decided before anything is built (1.3b attention at model level, B=512, T=32k: a KV
+ * cache of 2 x 512 x 32k x 2048 x 2 bytes per layer, 24 layers, ~3 TiB), and it costs no set-up. */
+Test(cli, oom_decided_before_building, .timeout = 120) {
+    if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[8192], path[4200];
+    cr_assert_not_null(mkdtemp(tmp));
+    snprintf(cmd, sizeof cmd, "%s run --preset fig15 --layers attention --levels model --modes decode --batch 512 --ctx 32k --out o.csv",
+             tu_bin());
+    cr_assert_eq(run_in(tmp, cmd), 0);
+    sb_table t;
+    snprintf(path, sizeof path, "%s/o.csv", tmp);
+    cr_assert_eq(sb_table_read(path, &t), SB_OK, "%s", sb_last_error());
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(t.rows[0][sb_table_col(&t, "status")], "oom");
+    cr_expect(strstr(t.rows[0][sb_table_col(&t, "note")], "not built") != NULL, "%s", t.rows[0][sb_table_col(&t, "note")]);
+    cr_expect_str_eq(t.rows[0][sb_table_col(&t, "setup_s")], "");
+    sb_table_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    system(cmd);
+}
