@@ -165,20 +165,23 @@ ParameterizedTest(out_case *c, cli, unwritable_out_folder) {
     system(cmd);
 }
 
+/* `seqbench ARGS --out NAME` run in dir (exit 0 asserted), its CSV read into t. */
+static void run_and_read(const char *dir, const char *args, const char *name, sb_table *t) {
+    char cmd[8192], path[4200];
+    snprintf(cmd, sizeof cmd, "%s %s --out %s", tu_bin(), args, name);
+    cr_assert_eq(run_in(dir, cmd), 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(sb_table_read(path, t), SB_OK, "%s", sb_last_error());
+}
+
 /* Every measured row says how long its set-up took (setup_s); host rows have no energy columns
  * (NVML is GPU-only); --budget replaces the preset's total budget: a 1 ms budget cannot hold a
  * point, so they are `skipped` with --budget named in the note. */
 Test(cli, setup_energy_and_budget_columns) {
-    char tmp[] = "/tmp/sbcliXXXXXX", cmd[8192], path[4200];
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[4200];
     cr_assert_not_null(mkdtemp(tmp));
-    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64 --out a.csv", tu_bin());
-    cr_assert_eq(run_in(tmp, cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64,128 --budget 0.001 --out b.csv",
-             tu_bin());
-    cr_assert_eq(run_in(tmp, cmd), 0);
     sb_table t;
-    snprintf(path, sizeof path, "%s/a.csv", tmp);
-    cr_assert_eq(sb_table_read(path, &t), SB_OK, "%s", sb_last_error());
+    run_and_read(tmp, "run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64", "a.csv", &t);
     int setup = sb_table_col(&t, "setup_s"), jpt = sb_table_col(&t, "joules_per_token"), watts = sb_table_col(&t, "watts"),
         status = sb_table_col(&t, "status"), note = sb_table_col(&t, "note");
     cr_assert(setup >= 0 && jpt >= 0 && watts >= 0 && status >= 0 && note >= 0);
@@ -190,8 +193,7 @@ Test(cli, setup_energy_and_budget_columns) {
         cr_expect_str_eq(t.rows[r][watts], "");
     }
     sb_table_free(&t);
-    snprintf(path, sizeof path, "%s/b.csv", tmp);
-    cr_assert_eq(sb_table_read(path, &t), SB_OK, "%s", sb_last_error());
+    run_and_read(tmp, "run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64,128 --budget 0.001", "b.csv", &t);
     cr_assert_eq(t.nrows, 3);
     int skipped = 0;
     for (size_t r = 0; r < t.nrows; r++)
@@ -232,14 +234,10 @@ Test(cli, summary_noise_column) {
  * cache of 2 x 512 x 32k x 2048 x 2 bytes per layer, 24 layers, ~3 TiB), and it costs no set-up. */
 Test(cli, oom_decided_before_building, .timeout = 120) {
     if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");
-    char tmp[] = "/tmp/sbcliXXXXXX", cmd[8192], path[4200];
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[4200];
     cr_assert_not_null(mkdtemp(tmp));
-    snprintf(cmd, sizeof cmd, "%s run --preset fig15 --layers attention --levels model --modes decode --batch 512 --ctx 32k --out o.csv",
-             tu_bin());
-    cr_assert_eq(run_in(tmp, cmd), 0);
     sb_table t;
-    snprintf(path, sizeof path, "%s/o.csv", tmp);
-    cr_assert_eq(sb_table_read(path, &t), SB_OK, "%s", sb_last_error());
+    run_and_read(tmp, "run --preset fig15 --layers attention --levels model --modes decode --batch 512 --ctx 32k", "o.csv", &t);
     cr_assert_eq(t.nrows, 1);
     cr_expect_str_eq(t.rows[0][sb_table_col(&t, "status")], "oom");
     cr_expect(strstr(t.rows[0][sb_table_col(&t, "note")], "not built") != NULL, "%s", t.rows[0][sb_table_col(&t, "note")]);
