@@ -65,9 +65,10 @@ Test(predict, setup_never_shrinks_below_the_nearest) {
 Test(predict, decode_state_by_fill_state) {
     sb_history h = {0};
     double call, setup;
+    sb_point pre[SB_NLEVELS]; /* the history keeps pointers: the points outlive the loop */
     for (int level = SB_LAYER; level <= SB_MODEL; level++) {
-        sb_point pre = point("attention", SB_CPU, "flash", (sb_level)level, SB_PREFILL, 2, 128);
-        sb_history_add(&h, &pre, 5.0, 0.0);
+        pre[level] = point("attention", SB_CPU, "flash", (sb_level)level, SB_PREFILL, 2, 128);
+        sb_history_add(&h, &pre[level], 5.0, 0.0);
         sb_point dec = point("attention", SB_CPU, "flash", (sb_level)level, SB_DECODE, 512, 128);
         cr_assert_not_null(dec.impl->fill_state);
         sb_predict_point_s(&h, &dec, &rule, &call, &setup);
