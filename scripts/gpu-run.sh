@@ -195,7 +195,7 @@ make_wrappers() {
     mkdir -p "$WORK/bin"
     local b
     for b in seqbench run_tests; do
-        printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' "$WORK" "$ROOT/$CARRY/$b" \
+        printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' "$WORK" "$CARRY/$b" \
             >"$WORK/bin/$b"
         chmod +x "$WORK/bin/$b"
     done
@@ -218,6 +218,7 @@ main() {
     mkdir -p "$OUT" || exit 2
     OUT=$(cd "$OUT" && pwd)
     CARRY=${CARRY:-.devcarry}
+    case $CARRY in /*) ;; *) CARRY=$ROOT/$CARRY ;; esac
     WORK=${GPU_RUN_WORK:-$(mktemp -d /tmp/sbrun.XXXXXX)}
     LOGS=$WORK/logs
     mkdir -p "$LOGS" "$WORK/lib"
