@@ -21,7 +21,8 @@ static const sb_preset presets[] = {
      .levels = LV(SB_OP) | LV(SB_LAYER) | LV(SB_MODEL), .modes = LV(SB_PREFILL) | LV(SB_DECODE),
      .ctx = {1 * K, 2 * K, 4 * K, 8 * K, 16 * K, 32 * K}, .nctx = 6,
      .batch = {{16}, {16, 512}}, .nbatch = {1, 2},
-     .rule = {.warmup = 3, .min_samples = 10, .max_samples = 100000, .target_noise = 0.005, .soft_s = 2, .hard_s = 15}},
+     .rule = {.warmup = 3, .min_samples = 10, .max_samples = 100000, .target_noise = 0.005, .soft_s = 2, .hard_s = 15,
+              .energy_s = 1}},
     /* 8k: REPRODUCE claim 3 (TTT-Linear vs attention) is about 8k; 32k: the end of Fig. 15 */
     {.name = "quick", .about = "GPU, <= 3 min: 1.3b, layer level, prefill B=16, decode B=16,512, T 1k,4k,8k,16k,32k",
      .needs_gpu = 1, .backend = SB_CUDA, .config = "1.3b",
