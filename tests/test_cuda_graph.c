@@ -83,7 +83,7 @@ static float bf16_round(float f) {
     return f;
 }
 
-/* The conversions run on the device now (kernels/cuda_common.cu): f32 -> bf16/i32 -> f32 equals
+/* The conversions run on the device now (runtime/cuda_runtime.cu): f32 -> bf16/i32 -> f32 equals
  * the host's rounding, and the output check counts NaN/Inf on the device. */
 Test(cuda_graph, device_conversions_and_nonfinite_count) {
     if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");

@@ -6,7 +6,7 @@
 #include <criterion/parameterized.h>
 
 #include "../bench/timing.h"
-#include "../kernels/cuda_api.h"
+#include "../runtime/cuda_api.h"
 
 #include <math.h>
 
