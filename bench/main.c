@@ -13,7 +13,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run, "run [--preset paper|quick|cpu|ci] [--layers L,..] [--levels op,layer,model] [--modes prefill,decode]\n"
                      "      [--ctx 1k:32k|1k,4k] [--batch 16[,512]] [--backend ref|cpu|cuda] [--impl NAME[,..]] [--config 125m]\n"
-                     "      [--out FILE] [--resume] [--seed N] [--dry-run] [--shard I/N]\n"
+                     "      [--out FILE] [--resume] [--seed N] [--budget S] [--dry-run] [--shard I/N]\n"
                      "                                                   sweep -> CSV (path printed on stdout)", 1},
     {"check", cmd_check, "check [--backend B] [--layers L,..]                  every impl vs its layer's oracle on small shapes, exit 1 on mismatch", 1},
     {"compare", cmd_compare, "compare BASE NEW [--threshold 0.05] [--force]       regression table, exit 1 if any SLOW", 0},

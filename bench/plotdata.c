@@ -12,7 +12,8 @@
  * latency drops below attention's (sb_print_crossovers, shared with `seqbench report`).
  *
  * Only `ok` rows are series, except (e) (analytic state sizes, any status). Fig. 15 (a|b) draws
- * the fastest impl of each layer at each context ("what a user would pick") and the peers. */
+ * the fastest impl of each layer at each context ("what a user would pick") and the peers. (h)
+ * draws joules per token where rows have it (GPU rows with an NVML energy window). */
 #include "commands.h"
 #include "records.h"
 #include "report.h"
@@ -383,6 +384,32 @@ static void peers_panel(out_ctx *o, const char *mode, const char *name) {
     panel_write(o, &pn, title, "latency per token (us)");
 }
 
+/* (h): energy per token (NVML, GPU rows) vs ctx, one line per impl, at the layer level (op, else
+ * model, when no layer row has energy); a panel per mode, at the batch (c) shows. */
+static void energy_panels(out_ctx *o) {
+    static const char *levels[] = {"layer", "op", "model"};
+    const char *level = NULL;
+    for (int l = 0; l < 3 && !level; l++)
+        for (size_t i = 0; i < o->rs->n && !level; i++)
+            if (o->rs->r[i].ok && is(o->rs->r[i].level, levels[l]) && o->rs->r[i].joules_per_token > 0) level = levels[l];
+    for (int m = 0; m < 2; m++) {
+        const char *mode = m ? "decode" : "prefill";
+        panel pn = {.name = m ? "h_decode" : "h_prefill"};
+        int B = level ? pick_batch(o->rs, level, mode, m ? 512 : 16, 1) : 0;
+        for (size_t i = 0; B && i < o->rs->n; i++) {
+            const sb_record *r = &o->rs->r[i];
+            if (!r->ok || !sb_is_own_backend(r->backend) || !at(r, level, mode, B)) continue;
+            char t[192];
+            snprintf(t, sizeof t, "%s %s (%s)", r->layer, r->impl, r->backend);
+            put(&pn, t, r, r->joules_per_token);
+        }
+        char title[128];
+        snprintf(title, sizeof title, "%s, B=%d", mode, B);
+        panel_write(o, &pn, title, "joules per token");
+    }
+    var(o, "h_title", "Energy per token (NVML total energy over >= 1 s of repeats), %s level", level ? level : "layer");
+}
+
 /* The context tics, labelled in k tokens (1k = 1024), at every context of the run. */
 static void context_tics(out_ctx *o) {
     int lo = 0, hi = 0;
@@ -520,6 +547,7 @@ int cmd_plotdata(int argc, char **argv) {
     peers_panel(&o, "prefill", "g_prefill");
     peers_panel(&o, "decode", "g_decode");
     var(&o, "g_title", "Peers vs seqbench");
+    energy_panels(&o);
     fclose(o.vars);
     sb_print_crossovers(stdout, &rs, "");
     sb_records_free(&rs);

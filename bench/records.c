@@ -31,6 +31,8 @@ int sb_records_load(const char *path, sb_records *rs) {
         }
     rs->r = calloc(rs->t.nrows + 1, sizeof *rs->r);
     if (!rs->r) { sb_table_free(&rs->t); return sb_usage_error("out of memory"); }
+    /* optional: SPEC §14 columns, absent from files of the first schema */
+    const int c_noise = sb_table_col(&rs->t, "noise"), c_jpt = sb_table_col(&rs->t, "joules_per_token");
     const char *gpu = NULL, *cpu = NULL, *host = NULL;
     int threads = 0;
     for (size_t i = 0; i < rs->t.nrows; i++) {
@@ -45,6 +47,8 @@ int sb_records_load(const char *path, sb_records *rs) {
         r->pct_peak_flops = num(row[c[12]]);
         r->pct_peak_bw = num(row[c[13]]);
         r->state_bytes = num(row[c[14]]);
+        r->noise = c_noise >= 0 ? num(row[c_noise]) : NAN;
+        r->joules_per_token = c_jpt >= 0 ? num(row[c_jpt]) : NAN;
         r->ok = !strcmp(r->status, "ok") && r->median_ms > 0 && r->us_per_token > 0;
         /* date and sha of the first row; the machine is its GPU, else its CPU */
         if (!rs->date[0]) snprintf(rs->date, sizeof rs->date, "%.10s", row[c[15]]);

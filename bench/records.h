@@ -1,5 +1,5 @@
 /* records.h: a results CSV as typed records, for the readers of results (plotdata, summary).
- * Cells that are empty or not numbers read as NaN. */
+ * Cells that are empty or not numbers read as NaN, as do optional columns a file lacks. */
 #ifndef SB_RECORDS_H
 #define SB_RECORDS_H
 
@@ -9,6 +9,7 @@ typedef struct sb_record {
     const char *backend, *layer, *impl, *level, *mode, *dtype, *config, *status;
     int batch, ctx;
     double median_ms, us_per_token, pct_peak_flops, pct_peak_bw, state_bytes;
+    double noise, joules_per_token; /* NaN when empty or absent (older files have no energy column) */
     int ok; /* status == ok and a positive median */
 } sb_record;
 

@@ -29,10 +29,12 @@ static void time_shape(int M, int K, int N) {
     for (int i = 0; i < rule.warmup; i++) cpu_linear(x, K, W, y, N, M, K, N);
     double ms[4096], start = sb_now_s();
     int n = 0;
-    while (n < 4096 && !sb_sample_done(&rule, ms, n, sb_now_s() - start)) {
+    sb_running run = {0};
+    while (n < 4096 && !sb_sample_done(&rule, &run, sb_now_s() - start)) {
         double t0 = sb_now_s();
         cpu_linear(x, K, W, y, N, M, K, N);
-        ms[n++] = (sb_now_s() - t0) * 1e3;
+        ms[n] = (sb_now_s() - t0) * 1e3;
+        sb_running_add(&run, ms[n++]);
     }
     sb_stats s;
     sb_stats_compute(ms, n, &s);

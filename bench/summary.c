@@ -1,9 +1,11 @@
 /* summary.c: `seqbench summary CSV`: the per-token latency of every measured series of a results
  * CSV as one table (rows: backend layer impl level mode batch; columns: ctx), the status where a
- * point did not run. run_all.sh prints it at the end. */
+ * point did not run, and last the series' largest noise (stdev/mean of its samples, over its ok
+ * points): a number to read the others by. run_all.sh prints it at the end. */
 #include "commands.h"
 #include "records.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,7 @@ int cmd_summary(int argc, char **argv) {
         ctx_label(ctxs[k], l, sizeof l);
         printf(" %9s", l);
     }
-    printf("\n");
+    printf(" %9s\n", "max noise");
     for (size_t i = 0; i < rs.n; i++) {
         const sb_record *s = &rs.r[i];
         int first = 1;
@@ -49,6 +51,9 @@ int cmd_summary(int argc, char **argv) {
         char label[160];
         snprintf(label, sizeof label, "%s %s %s %s %s B=%d", s->backend, s->layer, s->impl, s->level, s->mode, s->batch);
         printf("%-48s", label);
+        double noise = NAN;
+        for (size_t j = i; j < rs.n; j++)
+            if (same_series(&rs.r[j], s) && rs.r[j].ok && !(rs.r[j].noise <= noise)) noise = rs.r[j].noise;
         for (int k = 0; k < nctx; k++) {
             const sb_record *hit = NULL;
             for (size_t j = i; j < rs.n && !hit; j++)
@@ -58,7 +63,8 @@ int cmd_summary(int argc, char **argv) {
             else if (hit->ok) printf(" %9.3g", hit->us_per_token);
             else printf(" %9s", hit->status);
         }
-        printf("\n");
+        if (isnan(noise)) printf(" %9s\n", "");
+        else printf(" %8.2f%%\n", 100 * noise);
     }
     free(ctxs);
     sb_records_free(&rs);

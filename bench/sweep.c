@@ -3,14 +3,13 @@
  * progress and ETA on stderr, and print the CSV path on stdout at the end. SIGTERM/SIGINT or a
  * failed write end the sweep early with every finished row kept (bench/interrupt.h).
  *
- * Time budgets (cpu, quick, ci presets): before a point runs, its cost is predicted from the
- * measured points of the same series (same layer, impl, level, backend, mode) scaled by the
- * analytic FLOP count; with none yet, from another layer measured at the same backend, level and
- * mode; else from a rough rate per backend. A point predicted to cost more than the preset's
- * per-point budget, or to overrun its total budget, is written as `skipped` with the prediction
- * in the note. The predictions also give the ETA. */
+ * Time budgets (cpu, quick, ci presets, --budget): before a point runs, its cost is predicted
+ * from the points measured so far (bench/predict.c). A point predicted to cost more than the
+ * preset's per-point budget, or to overrun its total budget, is written as `skipped` with the
+ * prediction in the note. The predictions also give the ETA. */
 #include "sweep.h"
 #include "commands.h"
+#include "predict.h"
 #include "csvio.h"
 #include "interrupt.h"
 #include "results.h"
@@ -26,102 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- cost prediction ----------------------------------------------------------------------- */
-/* With no measurement of a series yet: rough rates (ref: naive double-precision loops on one
- * core reach 1-3 GFLOP/s; cpu: OpenBLAS on a few cores; cuda: a fraction of tensor-core peak). */
-static const double prior_flops_per_s[SB_NBACKENDS] = {1e9, 10e9, 20e12};
-static const double prior_bytes_per_s[SB_NBACKENDS] = {1e9, 5e9, 1e12};
-
-typedef struct {
-    const sb_point *p;
-    double call_s; /* median of the measured point */
-} measured;
-
-typedef struct {
-    measured *v;
-    int n, cap;
-} history;
-
-/* The counts of a point at (mode, B, T): the one count function of every level (model/counts.c). */
-static sb_counts point_counts(const sb_point *p, sb_mode mode, int B, int T) {
-    return sb_count(p->desc, p->impl, &p->cfg, p->level, mode, B, T, sb_backend_act_dtype(p->backend));
-}
-static double point_flops(const sb_point *p, sb_mode mode, int B, int T) { return point_counts(p, mode, B, T).flops; }
-static double point_bytes(const sb_point *p, sb_mode mode, int B, int T) { return point_counts(p, mode, B, T).bytes; }
-
-static int same_series(const sb_point *a, const sb_point *b, sb_mode mode) {
-    return a->desc == b->desc && a->impl == b->impl && a->level == b->level && a->backend == b->backend &&
-           a->mode == mode && !strcmp(a->cfg.name, b->cfg.name);
-}
-
-/* Seconds of one call of p's layer in `mode` at (B, T), scaled by the analytic FLOP count (else
- * by tokens) from, in order: the closest measured point of the same series (same batch and the
- * largest smaller context preferred); the FLOP rate of the last measured point with the same
- * backend, level and mode (another layer); the prior rate of the backend. */
-static double predict_call_s(const history *h, const sb_point *p, sb_mode mode, int B, int T) {
-    double f = point_flops(p, mode, B, T), by = point_bytes(p, mode, B, T);
-    const measured *best = NULL, *alike = NULL;
-    int best_score = -1;
-    for (int i = 0; i < h->n; i++) {
-        const sb_point *q = h->v[i].p;
-        if (q->backend == p->backend && q->level == p->level && q->mode == mode && point_flops(q, mode, q->batch, q->ctx) > 0)
-            alike = &h->v[i];
-        if (!same_series(q, p, mode)) continue;
-        int score = (q->batch == B) * 4 + (q->ctx <= T) * 2 + 1;
-        if (score > best_score || (score == best_score && abs(q->ctx - T) < abs(best->p->ctx - T))) {
-            best = &h->v[i];
-            best_score = score;
-        }
-    }
-    if (best) {
-        double fq = point_flops(best->p, mode, best->p->batch, best->p->ctx);
-        double scale = f > 0 && fq > 0 ? f / fq : (double)B * T / ((double)best->p->batch * best->p->ctx);
-        return best->call_s * scale;
-    }
-    if (alike && f > 0) return alike->call_s * f / point_flops(alike->p, mode, alike->p->batch, alike->p->ctx);
-    double t = f / prior_flops_per_s[p->backend], tb = by / prior_bytes_per_s[p->backend];
-    return t > tb ? t : tb;
-}
-
-/* Calls the rule makes at `call` seconds each: warm-up stops once soft_s is spent, sampling once
- * min_samples are in and soft_s is spent, and always at hard_s (see measure.c, timing.h). */
-static double rule_calls(const sb_sample_rule *rule, double call, int warmup) {
-    double soft = ceil(rule->soft_s / call), hard = ceil(rule->hard_s / call);
-    if (warmup) return fmax(1, fmin(rule->warmup, soft)); /* (CUDA always makes all: a bound, not more) */
-    return fmax(1, fmin(fmax(rule->min_samples, soft), hard));
-}
-
-/* Whole cost of a point: state building, warm-up and sampling. A host call slower than the hard
- * cap is made once: that first call is the only sample (measure.c). */
-static double predict_point_s(const history *h, const sb_point *p, const sb_sample_rule *rule, double *call_s,
-                              double *build_s) {
-    double call = predict_call_s(h, p, p->mode, p->batch, p->ctx), build = 0;
-    if (call <= 0) call = 1e-6;
-    if (p->mode == SB_DECODE && (p->level == SB_MODEL || !p->impl->fill_state))
-        build = predict_call_s(h, p, SB_PREFILL, p->batch, p->ctx);
-    *call_s = call;
-    *build_s = build;
-    if (p->backend != SB_CUDA && call >= rule->hard_s) return build + call;
-    return build + call * (rule_calls(rule, call, 1) + rule_calls(rule, call, 0));
-}
-
-double sb_point_prior_s(const sb_point *p, const sb_preset *ps) {
-    history none = {0};
-    double call_s, build_s;
-    return predict_point_s(&none, p, &ps->rule, &call_s, &build_s);
-}
-
-static void history_add(history *h, const sb_point *p, double call_s) {
-    if (h->n == h->cap) {
-        int cap = h->cap ? 2 * h->cap : 64;
-        measured *v = realloc(h->v, (size_t)cap * sizeof *v);
-        if (!v) return; /* predictions get coarser, nothing breaks */
-        h->v = v;
-        h->cap = cap;
-    }
-    h->v[h->n++] = (measured){p, call_s};
-}
 
 /* ---- rows ---------------------------------------------------------------------------------- */
 typedef struct {
@@ -184,7 +87,7 @@ static void fill_point(sb_row *row, const sb_point *p, const sb_point_result *r)
 
 /* Counts (SPEC §6) of every level, from the same function as the budget predictor's. */
 static void fill_counts(sb_row *row, const sb_point *p, double *flops, double *bytes) {
-    const sb_counts k = point_counts(p, p->mode, p->batch, p->ctx);
+    const sb_counts k = sb_point_counts(p, p->mode, p->batch, p->ctx);
     *flops = k.flops;
     *bytes = k.bytes;
     sb_row_count(row, SB_COL_FLOPS, k.flops);
@@ -204,6 +107,10 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
     double tokens = p->mode == SB_PREFILL ? (double)p->batch * p->ctx : p->batch;
     sb_row_num(row, SB_COL_US_PER_TOKEN, s->median * 1e3 / tokens);
     if (p->backend == SB_CUDA && r->sm_clock_mhz > 0) sb_row_int(row, SB_COL_GPU_CLOCK_MHZ, r->sm_clock_mhz);
+    if (r->joules_per_token > 0) {
+        sb_row_num(row, SB_COL_JOULES_PER_TOKEN, r->joules_per_token);
+        sb_row_num(row, SB_COL_WATTS, r->watts);
+    }
     /* cuda: our device allocations' high-water mark; host: the process's peak RSS so far */
     if (r->peak_mem) sb_row_count(row, SB_COL_PEAK_MEM_BYTES, (double)r->peak_mem);
     if (s->median <= 0) return;
@@ -228,6 +135,7 @@ static void build_row(sb_row *row, const run_ctx *rc, const sb_point *p, const s
     double flops, bytes;
     fill_counts(row, p, &flops, &bytes);
     if (r->stats.n > 0) fill_timing(row, rc, p, r, flops, bytes);
+    if (r->setup_s > 0) sb_row_num(row, SB_COL_SETUP_S, r->setup_s);
     if (r->note[0]) sb_row_note(row, "%s", r->note);
     sb_row_set(row, SB_COL_STATUS, "%s", r->status);
 }
@@ -363,7 +271,8 @@ int cmd_run(int argc, char **argv) {
             ctx.meta.git_sha);
 
     const sb_preset *ps = o.preset;
-    history h = {0};
+    const double budget = o.total_budget_s;
+    sb_history h = {0};
     sb_input_cache cache = {0};
     double start = sb_now_s();
     int measured_points = 0, skipped_resume = 0, io_error = 0, written = 0;
@@ -372,9 +281,9 @@ int cmd_run(int argc, char **argv) {
         char key[1024];
         point_key(p, key, sizeof key);
         if (sb_resume_has(&done, key)) { skipped_resume++; continue; }
-        double call_s, build_s, cost = predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
+        double call_s, build_s, cost = sb_predict_point_s(&h, p, &ps->rule, &call_s, &build_s), elapsed = sb_now_s() - start;
         char why[160];
-        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after building the state by a prefill of ~" : "");
+        snprintf(why, sizeof why, "one call ~%.2g s%s", call_s, build_s > 0 ? " after a set-up of ~" : "");
         if (build_s > 0) snprintf(why + strlen(why), sizeof why - strlen(why), "%.2g s", build_s);
         sb_point_result r;
         memset(&r, 0, sizeof r);
@@ -382,14 +291,14 @@ int cmd_run(int argc, char **argv) {
             snprintf(r.status, sizeof r.status, "skipped");
             snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s on %s) > the %s preset's %.0f s per point",
                      cost, why, sb_backend_name(p->backend), ps->name, ps->point_budget_s);
-        } else if (ps->total_budget_s > 0 && elapsed + cost > ps->total_budget_s) {
+        } else if (budget > 0 && elapsed + cost > budget) {
             snprintf(r.status, sizeof r.status, "skipped");
-            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %s preset's %.0f s budget",
-                     cost, why, ps->name, ps->total_budget_s);
+            snprintf(r.note, sizeof r.note, "predicted %.0f s for this point (%s) would overrun the %.0f s budget (%s)",
+                     cost, why, budget, budget == ps->total_budget_s ? ps->name : "--budget");
         } else {
             sb_measure_point(p, &ps->rule, o.seed, &cache, &r);
             if (sb_interrupted()) break; /* the point in flight is dropped: --resume measures it */
-            if (r.stats.n > 0) history_add(&h, p, r.stats.median * 1e-3);
+            if (r.stats.n > 0) sb_history_add(&h, p, r.stats.median * 1e-3, r.setup_s);
             measured_points++;
         }
         sb_row row;
@@ -400,11 +309,11 @@ int cmd_run(int argc, char **argv) {
         } else written++;
         double eta = 0;
         for (int j = i + 1; j < n; j++) {
-            double c, b, pc = predict_point_s(&h, &pts[j], &ps->rule, &c, &b);
+            double c, b, pc = sb_predict_point_s(&h, &pts[j], &ps->rule, &c, &b);
             if (ps->point_budget_s <= 0 || pc <= ps->point_budget_s) eta += pc;
         }
         elapsed = sb_now_s() - start;
-        if (ps->total_budget_s > 0 && elapsed + eta > ps->total_budget_s) eta = ps->total_budget_s - elapsed;
+        if (budget > 0 && elapsed + eta > budget) eta = budget - elapsed;
         progress(i, n, p, &row, elapsed, eta > 0 ? eta : 0);
     }
     close(fd);
@@ -421,7 +330,7 @@ int cmd_run(int argc, char **argv) {
         printf("%s\n", out);
     }
     sb_resume_free(&done);
-    free(h.v);
+    sb_history_free(&h);
     free(pts);
     sb_input_cache_free(&cache);
     return sig ? 128 + sig : io_error ? 1 : 0;

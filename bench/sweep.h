@@ -56,6 +56,7 @@ typedef struct sb_run_opts {
     int resume, dry_run;
     uint64_t seed;
     sb_shard shard;               /* --shard I/N, else SLURM_ARRAY_TASK_*; count 0 = unsharded */
+    double total_budget_s;        /* the preset's, or --budget S (scripts/gpu-run.sh: the step's limit) */
 } sb_run_opts;
 
 /* Parses `run` options over the preset's defaults. Returns 0, or 2 after printing one line. */
@@ -100,17 +101,19 @@ typedef struct sb_point_result {
     sb_stats stats;
     int graph;            /* decode timed as CUDA graph replays */
     size_t peak_mem;      /* CUDA high-water mark, 0 on host backends */
-    int sm_clock_mhz;     /* CUDA, after sampling; 0 unknown */
+    int sm_clock_mhz;     /* CUDA: mean of the per-sample NVML readings; 0 unknown */
     double build_s;       /* untimed prefill that built a decode state */
+    double setup_s;       /* everything before the warm-up: create, weights, inputs, decode state */
+    double joules_per_token, watts; /* CUDA energy window (NVML); 0 = not measured */
     double wall_s;        /* everything this point took */
 } sb_point_result;
 
-/* Host input rows kept between points: a smaller point reuses a prefix of a larger input. */
+/* Host input rows kept between points: a smaller point reuses a prefix of a larger input, and
+ * layers with the same input kind (level, width) share it (measure.c: input_rows). */
 typedef struct sb_input_cache {
-    const sb_layer_desc *desc;
+    const void *owner; /* the layer at op level (its own rows), NULL otherwise */
     sb_level level;
-    char config[16];
-    int width;
+    int width, vocab;
     float *x;
     size_t rows;
 } sb_input_cache;

@@ -33,13 +33,47 @@ void sb_stats_compute(const double *ms, int n, sb_stats *s) {
     free(sorted);
 }
 
-int sb_sample_done(const sb_sample_rule *r, const double *ms, int n, double elapsed_s) {
+void sb_running_add(sb_running *r, double v) {
+    r->n++;
+    if (r->n == 1) r->min = r->max = v;
+    if (v < r->min) r->min = v;
+    if (v > r->max) r->max = v;
+    double d = v - r->mean;
+    r->mean += d / r->n;
+    r->m2 += d * (v - r->mean);
+}
+
+double sb_running_noise(const sb_running *r) {
+    if (r->n < 2 || !(r->mean > 0)) return 0;
+    double var = r->m2 / (r->n - 1);
+    return var > 0 ? sqrt(var) / r->mean : 0;
+}
+
+int sb_sample_done(const sb_sample_rule *r, const sb_running *s, double elapsed_s) {
     if (elapsed_s >= r->hard_s) return 1;
-    if (n < r->min_samples) return 0;
-    if (n >= r->max_samples || elapsed_s >= r->soft_s) return 1;
-    sb_stats s;
-    sb_stats_compute(ms, n, &s);
-    return s.noise < r->target_noise;
+    if (s->n < r->min_samples) return 0;
+    if (s->n >= r->max_samples || elapsed_s >= r->soft_s) return 1;
+    return sb_running_noise(s) < r->target_noise;
+}
+
+void sb_clock_tally_add(sb_clock_tally *t, int mhz, int max_clock_mhz) {
+    if (mhz <= 0) return;
+    if (!t->n || mhz < t->min_mhz) t->min_mhz = mhz;
+    if (!t->n || mhz > t->max_mhz) t->max_mhz = mhz;
+    t->n++;
+    t->sum_mhz += mhz;
+    if (max_clock_mhz > 0 && mhz < SB_THROTTLE_FRACTION * max_clock_mhz) t->throttled++;
+}
+
+int sb_clock_tally_mean(const sb_clock_tally *t) { return t->n ? (int)lround(t->sum_mhz / t->n) : 0; }
+
+int sb_energy_per_token(unsigned long long mj0, unsigned long long mj1, double window_s, double min_window_s,
+                        long calls, double tokens_per_call, double *joules_per_token, double *watts) {
+    if (!(window_s >= min_window_s) || !(window_s > 0) || calls <= 0 || !(tokens_per_call > 0) || mj1 <= mj0) return 0;
+    double joules = (double)(mj1 - mj0) * 1e-3;
+    *joules_per_token = joules / ((double)calls * tokens_per_call);
+    *watts = joules / window_s;
+    return 1;
 }
 
 double sb_now_s(void) {

@@ -15,10 +15,12 @@ int sb_cuda_device_count(void);    /* 0 without a driver or device; never fails 
 sb_status sb_cuda_malloc(void **p, size_t bytes);  /* SB_ENOMEM when the device is full */
 void sb_cuda_free(void *p);
 sb_status sb_cuda_memset0(void *p, size_t bytes);
-/* fp32 host <-> device array of dtype (f32, bf16, i32), converting on the way. */
+/* fp32 host <-> device array of dtype (f32, bf16, i32), converted on the device. */
 sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n);
 sb_status sb_cuda_download_f32(float *dst, const void *src, sb_dtype dt, size_t n);
 sb_status sb_cuda_sync(void);
+/* NaN/Inf among n values of dt (f32, bf16) on the device, counted on the device. */
+sb_status sb_cuda_count_nonfinite(const void *p, sb_dtype dt, size_t n, size_t *count);
 
 typedef struct sb_cuda_info {
     char name[128];
@@ -31,7 +33,12 @@ typedef struct sb_cuda_info {
     double peak_bf16_tflops; /* dense tensor-core bf16, from SMs and clock (Hopper: 1024 FMA/clk/SM... see .cu) */
 } sb_cuda_info;
 sb_status sb_cuda_get_info(sb_cuda_info *info);
-int sb_cuda_current_sm_clock_mhz(void); /* via NVML-less query; 0 if unknown */
+int sb_cuda_current_sm_clock_mhz(void); /* NVML, loaded at run time; 0 if unknown */
+int sb_cuda_max_sm_clock_mhz(void);     /* the device's maximum SM clock; 0 if unknown */
+/* NVML total energy of GPU 0 since the driver loaded, millijoules: 1 if read, 0 if NVML or the
+ * counter is missing (no driver, a GPU older than Volta, built without CUDA). */
+int sb_cuda_energy_mj(unsigned long long *mj);
+sb_status sb_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 
 /* Timing on the layer stream (CUDA events); L2 flush by memset of an L2-sized buffer. */
 typedef struct sb_cuda_timer sb_cuda_timer;

@@ -12,8 +12,12 @@ sb_status sb_cuda_memset0(void *p, size_t bytes) { (void)p; (void)bytes; return 
 sb_status sb_cuda_upload_f32(void *dst, sb_dtype dt, const float *src, size_t n) { (void)dst; (void)dt; (void)src; (void)n; return no_cuda(); }
 sb_status sb_cuda_download_f32(float *dst, const void *src, sb_dtype dt, size_t n) { (void)dst; (void)dt; (void)src; (void)n; return no_cuda(); }
 sb_status sb_cuda_sync(void) { return no_cuda(); }
+sb_status sb_cuda_count_nonfinite(const void *p, sb_dtype dt, size_t n, size_t *count) { (void)p; (void)dt; (void)n; *count = 0; return no_cuda(); }
 sb_status sb_cuda_get_info(sb_cuda_info *info) { memset(info, 0, sizeof *info); return no_cuda(); }
 int sb_cuda_current_sm_clock_mhz(void) { return 0; }
+int sb_cuda_max_sm_clock_mhz(void) { return 0; }
+int sb_cuda_energy_mj(unsigned long long *mj) { *mj = 0; return 0; }
+sb_status sb_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) { *free_bytes = *total_bytes = 0; return no_cuda(); }
 sb_status sb_cuda_timer_create(sb_cuda_timer **t) { *t = NULL; return no_cuda(); }
 void sb_cuda_timer_destroy(sb_cuda_timer *t) { (void)t; }
 sb_status sb_cuda_timer_start(sb_cuda_timer *t) { (void)t; return no_cuda(); }

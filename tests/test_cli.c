@@ -7,6 +7,7 @@
 #include <criterion/parameterized.h>
 
 #include "../registry/registry.h"
+#include "../bench/csvio.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -60,6 +61,8 @@ ParameterizedTestParameters(cli, bad_input) {
         {"--frobnicate", "unknown option", 1, 0},
         {"--ctx", "needs a value", 0, 0},
         {"--seed -3", "seed", 1, 0},
+        {"--budget 0", "budget", 1, 0},
+        {"--budget 12s", "budget", 1, 0},
         {"--backend cuda", "not available", 1, 1},
         {"--preset paper", "needs a CUDA GPU", 0, 1},
         {"--shard 0/3", "--shard wants I/N", 1, 0},
@@ -159,5 +162,87 @@ ParameterizedTest(out_case *c, cli, unwritable_out_folder) {
     cr_expect_eq(tu_count_lines(err, first, sizeof first), 1, "--out %s: not one line on stderr", c->out);
     cr_expect(strstr(first, "seqbench: ") == first && strstr(first, "out.csv") != NULL, "%s", first);
     snprintf(cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s", tmp, tmp);
+    system(cmd);
+}
+
+/* `seqbench ARGS --out NAME` run in dir (exit 0 asserted), its CSV read into t. */
+static void run_and_read(const char *dir, const char *args, const char *name, sb_table *t) {
+    char cmd[8192], path[4200];
+    snprintf(cmd, sizeof cmd, "%s %s --out %s", tu_bin(), args, name);
+    cr_assert_eq(run_in(dir, cmd), 0, "%s", cmd);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(sb_table_read(path, t), SB_OK, "%s", sb_last_error());
+}
+
+/* Every measured row says how long its set-up took (setup_s); host rows have no energy columns
+ * (NVML is GPU-only); --budget replaces the preset's total budget: a 1 ms budget cannot hold a
+ * point, so they are `skipped` with --budget named in the note. */
+Test(cli, setup_energy_and_budget_columns) {
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[4200];
+    cr_assert_not_null(mkdtemp(tmp));
+    sb_table t;
+    run_and_read(tmp, "run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64", "a.csv", &t);
+    int setup = sb_table_col(&t, "setup_s"), jpt = sb_table_col(&t, "joules_per_token"), watts = sb_table_col(&t, "watts"),
+        status = sb_table_col(&t, "status"), note = sb_table_col(&t, "note");
+    cr_assert(setup >= 0 && jpt >= 0 && watts >= 0 && status >= 0 && note >= 0);
+    cr_assert_eq(t.nrows, 2);
+    for (size_t r = 0; r < t.nrows; r++) {
+        cr_expect_str_eq(t.rows[r][status], "ok");
+        cr_expect(atof(t.rows[r][setup]) > 0, "setup_s '%s'", t.rows[r][setup]);
+        cr_expect_str_eq(t.rows[r][jpt], "");
+        cr_expect_str_eq(t.rows[r][watts], "");
+    }
+    sb_table_free(&t);
+    run_and_read(tmp, "run --preset ci --layers attention --levels layer --modes prefill --ctx 32,64,128 --budget 0.001", "b.csv", &t);
+    cr_assert_eq(t.nrows, 3);
+    int skipped = 0;
+    for (size_t r = 0; r < t.nrows; r++)
+        if (!strcmp(t.rows[r][status], "skipped")) {
+            skipped++;
+            cr_expect(strstr(t.rows[r][note], "--budget") != NULL, "%s", t.rows[r][note]);
+        }
+    cr_expect_geq(skipped, 2, "the points after the first overrun a 1 ms budget");
+    sb_table_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    system(cmd);
+}
+
+/* `seqbench summary` ends each series with its largest noise over its ok points. */
+Test(cli, summary_noise_column) {
+    char cmd[8192], out[] = "/tmp/sbsumXXXXXX";
+    int fd = mkstemp(out);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "%s summary tests/fixtures/plots.csv > %s", tu_bin(), out);
+    cr_assert_eq(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    cr_assert_not_null(f);
+    char line[1024];
+    int header = 0, rows_with_noise = 0;
+    while (fgets(line, sizeof line, f)) {
+        header |= strstr(line, "max noise") != NULL;
+        rows_with_noise += strstr(line, "cuda attention flash op prefill B=16") && strstr(line, " 1.00%\n");
+    }
+    fclose(f);
+    cr_expect(header, "no 'max noise' column");
+    cr_expect_eq(rows_with_noise, 1, "the attention prefill series ends with its 1.00%% noise");
+    unlink(out);
+}
+
+/* A CUDA decode point whose decode state and weights alone exceed the free device memory is an
+ * `oom` row decided before anything is built (1.3b attention at model level, B=512, T=32k: a KV
+ * cache of 2 x 512 x 32k x 2048 x 2 bytes per layer, 24 layers, ~3 TiB), and it costs no set-up. */
+Test(cli, oom_decided_before_building, .timeout = 120) {
+    if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");
+    char tmp[] = "/tmp/sbcliXXXXXX", cmd[4200];
+    cr_assert_not_null(mkdtemp(tmp));
+    sb_table t;
+    run_and_read(tmp, "run --preset fig15 --layers attention --levels model --modes decode --batch 512 --ctx 32k", "o.csv", &t);
+    cr_assert_eq(t.nrows, 1);
+    cr_expect_str_eq(t.rows[0][sb_table_col(&t, "status")], "oom");
+    cr_expect(strstr(t.rows[0][sb_table_col(&t, "note")], "not built") != NULL, "%s", t.rows[0][sb_table_col(&t, "note")]);
+    cr_expect_str_eq(t.rows[0][sb_table_col(&t, "setup_s")], "");
+    sb_table_free(&t);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     system(cmd);
 }

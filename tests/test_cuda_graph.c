@@ -1,12 +1,16 @@
 /* test_cuda_graph.c: the CUDA entry points the benchmark driver adds to runtime/cuda_api.h (graph
  * of one decode step, event timer on sb_stream()): capture and replay work, a capture that
  * synchronizes or enqueues nothing fails cleanly and leaves the stream usable. Skips without a
- * GPU; without nvcc the stubs must answer SB_ENOTSUP. */
+ * GPU; without nvcc the stubs must answer SB_ENOTSUP. Also the device-side conversions and the
+ * device NaN/Inf count of the output check. */
 #include <criterion/criterion.h>
 
 #include "../runtime/cuda_api.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define N 4096
 
@@ -68,4 +72,45 @@ Test(cuda_graph, capture_replay_and_clean_failures) {
     sb_cuda_timer_destroy(t);
     sb_cuda_free(buf);
     free(host);
+}
+
+/* fp32 -> bf16 -> fp32, round to nearest even (finite values). */
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* The conversions run on the device now (runtime/cuda_runtime.cu): f32 -> bf16/i32 -> f32 equals
+ * the host's rounding, and the output check counts NaN/Inf on the device. */
+Test(cuda_graph, device_conversions_and_nonfinite_count) {
+    if (!sb_backend_available(SB_CUDA)) cr_skip_test("no CUDA device");
+    enum { M = 1000 };
+    float x[M], y[M];
+    for (int i = 0; i < M; i++) x[i] = (float)(i - 500) * 1.001f + 0.25f;
+    void *d;
+    cr_assert_eq(sb_cuda_malloc(&d, M * sizeof(float)), SB_OK, "%s", sb_last_error());
+    const sb_dtype dts[] = {SB_F32, SB_BF16, SB_I32};
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(sb_cuda_upload_f32(d, dts[k], x, M), SB_OK, "%s", sb_last_error());
+        cr_assert_eq(sb_cuda_download_f32(y, d, dts[k], M), SB_OK, "%s", sb_last_error());
+        for (int i = 0; i < M; i++) {
+            float want = dts[k] == SB_F32 ? x[i] : dts[k] == SB_I32 ? (float)(int)x[i] : bf16_round(x[i]);
+            cr_assert_float_eq(y[i], want, 0, "dtype %d, element %d: %g -> %g, want %g", (int)dts[k], i, x[i], y[i], want);
+        }
+    }
+    x[3] = NAN;
+    x[700] = INFINITY;
+    x[999] = -INFINITY;
+    for (int k = 0; k < 2; k++) {
+        size_t bad = 0;
+        cr_assert_eq(sb_cuda_upload_f32(d, dts[k], x, M), SB_OK, "%s", sb_last_error());
+        cr_assert_eq(sb_cuda_count_nonfinite(d, dts[k], M, &bad), SB_OK, "%s", sb_last_error());
+        cr_expect_eq(bad, 3, "dtype %d: %zu", (int)dts[k], bad);
+        cr_assert_eq(sb_cuda_count_nonfinite(d, dts[k], 3, &bad), SB_OK);
+        cr_expect_eq(bad, 0, "the first 3 values are finite");
+    }
+    sb_cuda_free(d);
 }

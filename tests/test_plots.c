@@ -13,7 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *figures[] = {"fig_15", "fig_c_levels", "fig_d_peak", "fig_e_state", "fig_f_dual_speedup", "fig_g_peers"};
+static const char *figures[] = {"fig_15",      "fig_c_levels", "fig_d_peak",  "fig_e_state", "fig_f_dual_speedup",
+                                "fig_g_peers", "fig_h_energy"};
 #define NFIG (int)(sizeof figures / sizeof *figures)
 
 typedef struct {
@@ -49,10 +50,13 @@ ParameterizedTestParameters(plots, render) {
         {"tests/fixtures/compare_base.csv", 0x03, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 0 marks", ""},
         {"tests/fixtures/compare_base.csv", 0x03, "no crossover in range", ""},
         /* layer level only, SPEC §14 columns: Fig. 15 falls back to the layer level and says so */
-        {"tests/fixtures/plots_layer.csv", 0x0f, "fig_15.{png,svg}: 2 panels (f15_prefill f15_decode), 3 marks", ">ttt_linear skipped<"},
-        {"tests/fixtures/plots_layer.csv", 0x0f, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 3 marks",
+        {"tests/fixtures/plots_layer.csv", 0x4f, "fig_15.{png,svg}: 2 panels (f15_prefill f15_decode), 3 marks", ">ttt_linear skipped<"},
+        {"tests/fixtures/plots_layer.csv", 0x4f, "fig_c_levels.{png,svg}: 2 panels (c_layer_prefill c_layer_decode), 3 marks",
          "layer level (no model-level rows in this run)"},
-        {"tests/fixtures/plots_layer.csv", 0x0f, "figure (f) fig_f_dual_speedup: no data, skipped", ">attention oom<"},
+        {"tests/fixtures/plots_layer.csv", 0x4f, "figure (f) fig_f_dual_speedup: no data, skipped", ">attention oom<"},
+        /* energy per token: the SPEC §14 column where rows have it, "no data" on the first schema */
+        {"tests/fixtures/plots_layer.csv", 0x4f, "fig_h_energy.{png,svg}: 2 panels (h_prefill h_decode), 0 marks", ""},
+        {"tests/fixtures/plots.csv", 0x3f, "figure (h) fig_h_energy: no data, skipped", ""},
     };
     return cr_make_param_array(plot_case, cases, sizeof cases / sizeof *cases);
 }

@@ -3,7 +3,7 @@
 - The timing protocol of SPEC §7: CUDA events on the current stream, >= 3 warm-up calls (JIT and
   autotune land there), >= 10 samples, stop when stdev/mean < 0.5 % or after 2 s of sampling,
   never sample longer than 15 s; op-level samples are cold: a buffer of 2x the L2 size is zeroed
-  before each one (outside the timed region). The SM clock is read once per point with nvidia-smi.
+  before each one (outside the timed region). The SM clock is read once per point from NVML (ctypes).
   The same sample rule as bench/timing.c (sb_sample_done), so peers and seqbench stop alike.
 - The CSV of SPEC §8: exactly its columns in its order, header written when the file is new,
   one row appended, flushed and fsynced at a time (an interrupted run loses no finished row).
@@ -231,14 +231,32 @@ class CpuTimer:
                 return ms
 
 
+_NVML = []  # [(lib, device handle)] once loaded, [None] when NVML is not there
+
+
+def _nvml():
+    """NVML (libnvidia-ml.so.1) and the handle of GPU 0, loaded once; None without a driver."""
+    if not _NVML:
+        _NVML.append(None)
+        try:
+            lib = ctypes.CDLL("libnvidia-ml.so.1")
+            dev = ctypes.c_void_p()
+            if lib.nvmlInit_v2() == 0 and lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(dev)) == 0:
+                _NVML[0] = (lib, dev)
+        except (OSError, AttributeError):
+            pass
+    return _NVML[0]
+
+
 def sm_clock_mhz():
-    """Current SM clock of GPU 0 in MHz from nvidia-smi, '' when it cannot be read."""
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-i", "0"],
-                             capture_output=True, text=True, timeout=10)
-        return int(out.stdout.strip().splitlines()[0].strip()) if out.returncode == 0 else ""
-    except Exception:
+    """Current SM clock of GPU 0 in MHz from NVML (as bench/ reads it, no process forked per
+    point), '' when it cannot be read."""
+    nv = _nvml()
+    if nv is None:
         return ""
+    mhz = ctypes.c_uint(0)
+    nvml_clock_sm = 1
+    return mhz.value if nv[0].nvmlDeviceGetClockInfo(nv[1], nvml_clock_sm, ctypes.byref(mhz)) == 0 else ""
 
 
 # ---- metadata (bench/meta.c) --------------------------------------------------------------------

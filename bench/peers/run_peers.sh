@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run_peers.sh OUTDIR [--quick] [--peaks FILE]: every peer of bench/peers/ on the GPU box, one CSV.
+# run_peers.sh OUTDIR [--quick] [--ctx LIST] [--budget S] [--peaks FILE]: every peer of bench/peers/
+# on the GPU box, one CSV.
 #
 #   OUTDIR/peers.csv  rows of SPEC §8 (appended; one run_id for the whole run, $SEQBENCH_RUN_ID or
 #                     peers-<utc>), backends torch-sdpa, fla, mamba_ssm, torch-eager
@@ -8,6 +9,8 @@
 # --quick: T in {1k, 4k, 16k}, SDPA flash only, the whole run within 3 minutes (a deadline is kept:
 #          each peer gets the time left minus what the peers after it are promised).
 # default: T = 1k..32k, SDPA flash and math, within ~9.5 minutes.
+# --ctx LIST: these contexts instead (e.g. 1k,4k,8k,16k,32k, as scripts/gpu-run.sh passes them).
+# --budget S: the whole run within S seconds instead (each peer's share scaled from the quick ones).
 # --peaks FILE (or $PEAKS): JSON {"bf16_tflops": ..., "gbps": ...} for the pct_peak columns.
 #
 # First installs the carried wheels (.whl/*.whl, from fetch_wheels.sh) as the device README says:
@@ -20,15 +23,19 @@
 # (tiny shapes, Triton peers skipped).
 set -u -o pipefail
 
-usage() { echo "usage: bench/peers/run_peers.sh OUTDIR [--quick] [--peaks FILE]" >&2; exit 2; }
+usage() { echo "usage: bench/peers/run_peers.sh OUTDIR [--quick] [--ctx LIST] [--budget S] [--peaks FILE]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 OUT=$1; shift
 QUICK=0
 PEAKS=${PEAKS:-}
+CTX_ARG=
+BUDGET_ARG=
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 ;;
         --peaks) [ $# -ge 2 ] || usage; PEAKS=$2; shift ;;
+        --ctx) [ $# -ge 2 ] || usage; CTX_ARG=$2; shift ;;
+        --budget) [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage; BUDGET_ARG=$2; shift ;;
         *) usage ;;
     esac
     shift
@@ -70,6 +77,13 @@ if [ "$QUICK" = 1 ]; then
 else
     TOTAL=570; CTX=1k:32k; SDPA_IMPL=flash,math
     declare -A BUDGET=([sdpa]=130 [mamba_peer]=80 [mamba2_peer]=95 [ttt_torch_dual]=95 [fla_ttt]=85 [fla_gdn]=75)
+fi
+[ -n "$CTX_ARG" ] && CTX=$CTX_ARG
+if [ -n "$BUDGET_ARG" ]; then # the quick shares, scaled to the budget (less the --fill-missing reserve)
+    QUICK_SUM=160
+    declare -A BUDGET=([sdpa]=38 [mamba_peer]=34 [ttt_torch_dual]=30 [fla_ttt]=58)
+    for n in "${!BUDGET[@]}"; do BUDGET[$n]=$((BUDGET[$n] * (BUDGET_ARG - 8) / QUICK_SUM)); done
+    TOTAL=$BUDGET_ARG
 fi
 # fla last: its Triton compile and autotune time is the least predictable, and the last peer gets
 # whatever the others left. mamba2_peer's budget includes the autotuning of the SSD kernels on first call.
@@ -133,7 +147,10 @@ run_peer() {
     if [ $rc = 124 ] || [ $rc = 137 ]; then reason="timed out after ${t} s of the run's time budget"; else reason="exit status $rc"; fi
     echo "run_peers: $name: $reason; filling its missing points with error rows"
     # shellcheck disable=SC2086
-    timeout -k 5 60 "$PY" "$HERE/$name.py" "${common[@]}" ${ARGS[$name]} --quiet --fill-missing "$reason" \
+    t=$((START + TOTAL - $(date +%s))) # the error rows within the run's own deadline
+    [ $t -gt 60 ] && t=60
+    [ $t -lt 3 ] && t=3
+    timeout -k 2 "$t" "$PY" "$HERE/$name.py" "${common[@]}" ${ARGS[$name]} --quiet --fill-missing "$reason" \
         || raw_error_row "$name" "$reason"
 }
 
