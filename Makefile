@@ -88,6 +88,7 @@ announce:
 
 $(BUILD)/libseqbench.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@ # a fresh archive: ar rcs on an old one keeps members of sources since moved or deleted
 	ar rcs $@ $^
 
 $(BUILD)/seqbench: $(BUILD)/bench/main.o $(BUILD)/libseqbench.a

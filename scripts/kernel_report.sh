@@ -2,7 +2,7 @@
 # kernel_report.sh [ARCH] [OUT.csv]: the static facts of every CUDA kernel, one CSV row per kernel
 # (sorted by file and demangled name); ARCH defaults to sm_90a, OUT to results/kernels/ARCH.csv.
 #   registers, stack_bytes, spill_store_bytes, spill_load_bytes, smem_bytes (static), barriers:
-#       ptxas --resource-usage of the Makefile's own build: each $BUILD/kernels/X.cu.o has its
+#       ptxas --resource-usage of the Makefile's own build: each $BUILD/{runtime,kernels}/X.cu.o has its
 #       ptxas report beside it in X.cu.ptxas (nothing is compiled twice).
 #   sass_instructions, loop_instructions, outer_loop_instructions, loop_hmma ... loop_ldsm:
 #       from `cuobjdump -sass -arch ARCH` of the same objects (scripts/sass_loops.pl defines the
@@ -21,7 +21,7 @@ nvcc_version=$("$NVCC" --version | sed -n 's/.*release [0-9.]*, V\([0-9.]*\).*/\
 tools=$(BUILD="$BUILD" scripts/cuda_tools.sh) || tools=
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for cu in kernels/*.cu; do
+for cu in runtime/*.cu kernels/*.cu; do
   obj=$BUILD/${cu%.cu}.cu.o
   [ -f "$obj" ] && [ -f "${obj%.o}.ptxas" ] \
     || { echo "kernel-report: $obj or its .ptxas is missing (make cuda-objects)" >&2; exit 1; }
@@ -52,7 +52,7 @@ perl -e '
       $fn = undef;
     }
   }' "$ARCH" "$tmp/ptxas" "$tmp/sass" >"$tmp/rows"
-[ -s "$tmp/rows" ] || { echo "kernel-report: no $ARCH code in $BUILD/kernels/*.cu.o (CUDA_GENCODE lacks it?)" >&2; exit 1; }
+[ -s "$tmp/rows" ] || { echo "kernel-report: no $ARCH code in $BUILD/{runtime,kernels}/*.cu.o (CUDA_GENCODE lacks it?)" >&2; exit 1; }
 mkdir -p "$(dirname "$OUT")"
 {
   echo "file,kernel,arch,registers,stack_bytes,spill_store_bytes,spill_load_bytes,smem_bytes,barriers,sass_instructions,loop_instructions,outer_loop_instructions,loop_hmma,loop_hgmma,loop_ffma,loop_mufu,loop_ldg,loop_lds,loop_ldsm,nvcc"
