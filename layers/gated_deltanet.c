@@ -42,18 +42,15 @@ static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_l
     sb_status st = gdn_check_config(c, level);
     if (st || level == SB_OP) return st;
     const int D = c->d_model, H = c->heads, HK = gdn_hk(c), HV = gdn_hv(c), W = c->d_conv;
-    struct { const char *name; int ndim, s0, s1, s2; } t[] = {
-        {"q_proj.weight", 2, HK, D, 0},     {"k_proj.weight", 2, HK, D, 0},     {"v_proj.weight", 2, HV, D, 0},
-        {"a_proj.weight", 2, H, D, 0},      {"b_proj.weight", 2, H, D, 0},      {"A_log", 1, H, 0, 0},
-        {"dt_bias", 1, H, 0, 0},            {"q_conv1d.weight", 3, HK, 1, W},   {"k_conv1d.weight", 3, HK, 1, W},
-        {"v_conv1d.weight", 3, HV, 1, W},   {"g_proj.weight", 2, HV, D, 0},     {"o_norm.weight", 1, c->head_v_dim, 0, 0},
-        {"o_proj.weight", 2, D, HV, 0},
+    const sb_param_decl t[] = {
+        SB_PARAM("q_proj.weight", 2, HK, D, 0), SB_PARAM("k_proj.weight", 2, HK, D, 0),
+        SB_PARAM("v_proj.weight", 2, HV, D, 0), SB_PARAM("a_proj.weight", 2, H, D, 0),
+        SB_PARAM("b_proj.weight", 2, H, D, 0), SB_PARAM("A_log", 1, H, 0, 0), SB_PARAM("dt_bias", 1, H, 0, 0),
+        SB_PARAM("q_conv1d.weight", 3, HK, 1, W), SB_PARAM("k_conv1d.weight", 3, HK, 1, W),
+        SB_PARAM("v_conv1d.weight", 3, HV, 1, W), SB_PARAM("g_proj.weight", 2, HV, D, 0),
+        SB_PARAM("o_norm.weight", 1, c->head_v_dim, 0, 0), SB_PARAM("o_proj.weight", 2, D, HV, 0),
     };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        int shape[3] = {t[i].s0, t[i].s1, t[i].s2};
-        if ((st = sb_params_add(ps, t[i].name, t[i].ndim, shape))) return st;
-    }
-    return SB_OK;
+    return sb_params_add_table(ps, t, sizeof t / sizeof *t);
 }
 
 /* fla's initialisation of A_log (log U(1,16)) and dt_bias (softplus^-1 of a log-uniform dt in

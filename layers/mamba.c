@@ -31,17 +31,12 @@ static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_l
     (void)level; /* one set of tensors for both levels */
     const int D = c->d_model, E = mamba_E(c), N = c->d_state, R = c->dt_rank, K = c->d_conv;
     if (E <= 0 || N <= 0 || R <= 0 || K < 2) return sb_fail(SB_EINVAL, "mamba: bad config (E %d, N %d, R %d, K %d)", E, N, R, K);
-    struct { const char *name; int ndim, s0, s1, s2; } t[] = {
-        {"in_proj.weight", 2, 2 * E, D, 0}, {"conv1d.weight", 3, E, 1, K}, {"conv1d.bias", 1, E, 0, 0},
-        {"x_proj.weight", 2, R + 2 * N, E, 0}, {"dt_proj.weight", 2, E, R, 0}, {"dt_proj.bias", 1, E, 0, 0},
-        {"A_log", 2, E, N, 0}, {"D", 1, E, 0, 0}, {"out_proj.weight", 2, D, E, 0},
+    const sb_param_decl t[] = {
+        SB_PARAM("in_proj.weight", 2, 2 * E, D, 0), SB_PARAM("conv1d.weight", 3, E, 1, K), SB_PARAM("conv1d.bias", 1, E, 0, 0),
+        SB_PARAM("x_proj.weight", 2, R + 2 * N, E, 0), SB_PARAM("dt_proj.weight", 2, E, R, 0), SB_PARAM("dt_proj.bias", 1, E, 0, 0),
+        SB_PARAM("A_log", 2, E, N, 0), SB_PARAM("D", 1, E, 0, 0), SB_PARAM("out_proj.weight", 2, D, E, 0),
     };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        int shape[3] = {t[i].s0, t[i].s1, t[i].s2};
-        sb_status st = sb_params_add(ps, t[i].name, t[i].ndim, shape);
-        if (st) return st;
-    }
-    return SB_OK;
+    return sb_params_add_table(ps, t, sizeof t / sizeof *t);
 }
 
 /* Mamba's own initialisation: S4D-real A, dt in [1e-3, 1e-1] through an inverse softplus. */

@@ -50,16 +50,12 @@ static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_l
             if ((st = sb_params_add(ps, names[i], 1, &H))) return st;
         return SB_OK;
     }
-    struct { const char *name; int ndim, s0, s1, s2; } t[] = {
-        {"in_proj.weight", 2, mamba2_in_proj_rows(c), D, 0}, {"conv1d.weight", 3, CD, 1, K}, {"conv1d.bias", 1, CD, 0, 0},
-        {"dt_bias", 1, H, 0, 0}, {"A_log", 1, H, 0, 0}, {"D", 1, H, 0, 0}, {"norm.weight", 1, E, 0, 0},
-        {"out_proj.weight", 2, D, E, 0},
+    const sb_param_decl t[] = {
+        SB_PARAM("in_proj.weight", 2, mamba2_in_proj_rows(c), D, 0), SB_PARAM("conv1d.weight", 3, CD, 1, K),
+        SB_PARAM("conv1d.bias", 1, CD, 0, 0), SB_PARAM("dt_bias", 1, H, 0, 0), SB_PARAM("A_log", 1, H, 0, 0),
+        SB_PARAM("D", 1, H, 0, 0), SB_PARAM("norm.weight", 1, E, 0, 0), SB_PARAM("out_proj.weight", 2, D, E, 0),
     };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        int shape[3] = {t[i].s0, t[i].s1, t[i].s2};
-        if ((st = sb_params_add(ps, t[i].name, t[i].ndim, shape))) return st;
-    }
-    return SB_OK;
+    return sb_params_add_table(ps, t, sizeof t / sizeof *t);
 }
 
 /* Mamba2's own initialisation: dt log-uniform in [1e-3, 1e-1] through an inverse softplus,

@@ -27,6 +27,15 @@ sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *sh
     return SB_OK;
 }
 
+sb_status sb_params_add_table(sb_params *ps, const sb_param_decl *t, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!t[i].present) continue;
+        sb_status st = sb_params_add(ps, t[i].name, t[i].ndim, t[i].shape);
+        if (st) return st;
+    }
+    return SB_OK;
+}
+
 sb_param *sb_params_find(sb_params *ps, const char *name) {
     for (int i = 0; i < ps->count; i++)
         if (strcmp(ps->p[i].name, name) == 0) return &ps->p[i];

@@ -107,6 +107,15 @@ typedef struct sb_params {
 } sb_params;
 
 sb_status sb_params_add(sb_params *ps, const char *name, int ndim, const int *shape);
+/* A layer's parameter table, one row per tensor (name, rank, shape), declared in order; a row whose
+ * `present` is 0 is skipped (TTT's optional tensors). SB_PARAM / SB_PARAM_IF build the rows. */
+typedef struct sb_param_decl {
+    const char *name;
+    int present, ndim, shape[3];
+} sb_param_decl;
+#define SB_PARAM_IF(cond, name, ndim, s0, s1, s2) {(name), (cond) ? 1 : 0, (ndim), {(s0), (s1), (s2)}}
+#define SB_PARAM(name, ndim, s0, s1, s2) SB_PARAM_IF(1, name, ndim, s0, s1, s2)
+sb_status sb_params_add_table(sb_params *ps, const sb_param_decl *t, size_t n);
 sb_param *sb_params_find(sb_params *ps, const char *name); /* NULL if absent */
 /* The host master of a declared parameter. An undeclared name is a bug of the calling layer
  * (its names are constants of its own file, and every impl runs in the tests): NULL, with the

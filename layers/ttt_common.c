@@ -93,35 +93,29 @@ sb_status ttt_declare_params(const sb_layer_desc *desc, const sb_config *c, sb_l
                        v->layer, H, d, D);
     if (b <= 0 || (c->share_qk && K < 2) || !(c->eps > 0))
         return sb_fail(SB_EINVAL, "%s: bad config (mini_batch %d, d_conv %d, eps %g)", v->layer, b, K, c->eps);
-    struct { const char *name; int present, ndim, s0, s1, s2; } t[] = {
-        {"q_proj.weight", 1, 2, D, D, 0},
-        {"k_proj.weight", !c->share_qk, 2, D, D, 0},
-        {"v_proj.weight", 1, 2, D, D, 0},
-        {"o_proj.weight", 1, 2, D, D, 0},
-        {"g_proj.weight", c->use_gate, 2, D, D, 0},
-        {"conv_q.weight", c->share_qk, 3, D, 1, K},
-        {"conv_q.bias", c->share_qk, 1, D, 0, 0},
-        {"conv_k.weight", c->share_qk, 3, D, 1, K},
-        {"conv_k.bias", c->share_qk, 1, D, 0, 0},
-        {"learnable_ttt_lr_weight", 1, 3, H, 1, D},
-        {"learnable_ttt_lr_bias", 1, 2, H, 1, 0},
-        {"learnable_token_idx", 1, 1, b, 0, 0},
-        {"ttt_norm_weight", 1, 2, H, d, 0},
-        {"ttt_norm_bias", 1, 2, H, d, 0},
-        {"post_norm.weight", 1, 1, D, 0, 0},
-        {"post_norm.bias", 1, 1, D, 0, 0},
-        {"W1", 1, 3, H, d, dh}, /* used as k @ W1: [in, out] */
-        {"b1", 1, 3, H, 1, dh},
-        {"W2", v->mlp, 3, H, dh, d},
-        {"b2", v->mlp, 3, H, 1, d},
+    const sb_param_decl t[] = {
+        SB_PARAM("q_proj.weight", 2, D, D, 0),
+        SB_PARAM_IF(!c->share_qk, "k_proj.weight", 2, D, D, 0),
+        SB_PARAM("v_proj.weight", 2, D, D, 0),
+        SB_PARAM("o_proj.weight", 2, D, D, 0),
+        SB_PARAM_IF(c->use_gate, "g_proj.weight", 2, D, D, 0),
+        SB_PARAM_IF(c->share_qk, "conv_q.weight", 3, D, 1, K),
+        SB_PARAM_IF(c->share_qk, "conv_q.bias", 1, D, 0, 0),
+        SB_PARAM_IF(c->share_qk, "conv_k.weight", 3, D, 1, K),
+        SB_PARAM_IF(c->share_qk, "conv_k.bias", 1, D, 0, 0),
+        SB_PARAM("learnable_ttt_lr_weight", 3, H, 1, D),
+        SB_PARAM("learnable_ttt_lr_bias", 2, H, 1, 0),
+        SB_PARAM("learnable_token_idx", 1, b, 0, 0),
+        SB_PARAM("ttt_norm_weight", 2, H, d, 0),
+        SB_PARAM("ttt_norm_bias", 2, H, d, 0),
+        SB_PARAM("post_norm.weight", 1, D, 0, 0),
+        SB_PARAM("post_norm.bias", 1, D, 0, 0),
+        SB_PARAM("W1", 3, H, d, dh), /* used as k @ W1: [in, out] */
+        SB_PARAM("b1", 3, H, 1, dh),
+        SB_PARAM_IF(v->mlp, "W2", 3, H, dh, d),
+        SB_PARAM_IF(v->mlp, "b2", 3, H, 1, d),
     };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        if (!t[i].present) continue;
-        int shape[3] = {t[i].s0, t[i].s1, t[i].s2};
-        sb_status st = sb_params_add(ps, t[i].name, t[i].ndim, shape);
-        if (st) return st;
-    }
-    return SB_OK;
+    return sb_params_add_table(ps, t, sizeof t / sizeof *t);
 }
 
 static void fill_if_present(sb_params *ps, const char *name, sb_rng *rng, float mean, float std) {
