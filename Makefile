@@ -86,6 +86,13 @@ announce:
 	@printf '%s\n' "$(if $(shell pkg-config --exists openblas && echo y),✓ OpenBLAS ($(BLAS_LIBS)),✗ OpenBLAS not found via pkg-config: run make deps)"
 	@printf '%s\n' "$(if $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo y),✓ GPU present,✗ no GPU: CUDA tests will be skipped)"
 
+# Objects built with other flags (NVCC= for a CPU-only build, a sanitizer, another -march) are
+# stale: the stamp holds this build's flags and changes, forcing a rebuild, only when they do.
+FLAGS_STAMP := $(BUILD)/.build-flags
+BUILD_FLAGS := $(CFLAGS) | $(NVCC) | $(CU_SRCS)
+$(shell mkdir -p $(BUILD) && (printf '%s\n' '$(BUILD_FLAGS)' | cmp -s - $(FLAGS_STAMP) || printf '%s\n' '$(BUILD_FLAGS)' >$(FLAGS_STAMP)))
+$(LIB_OBJS) $(TEST_OBJS) $(BUILD)/bench/main.o: $(FLAGS_STAMP)
+
 $(BUILD)/libseqbench.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	@rm -f $@ # a fresh archive: ar rcs on an old one keeps members of sources since moved or deleted
