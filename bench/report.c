@@ -346,7 +346,18 @@ static void crossover_section(FILE *f, const page *pg) {
     fprintf(f, "\n");
 }
 
-/* Ours (fastest impl of the layer) / the peer at the same point; < 1: ours faster. */
+/* The roofline time of a point per token, from our row: the time at which its FLOPs or its bytes
+ * would run at the row's ceilings, t * max(pct_peak_flops, pct_peak_bw) / 100; NAN without both. */
+static double roofline_us(const sb_record *r) {
+    double pf = r->pct_peak_flops, pb = r->pct_peak_bw;
+    if (!(pf > 0) && !(pb > 0)) return NAN;
+    double pct = !(pf > 0) ? pb : !(pb > 0) ? pf : pf > pb ? pf : pb;
+    return r->us_per_token * pct / 100;
+}
+
+/* Ours (fastest impl of the layer) / the peer at the same point; < 1: ours faster. The last
+ * column bounds what any kernel could show against this peer: the roofline time / the peer's,
+ * so a target such as "2x faster than the peer" is out of reach wherever it exceeds 0.5. */
 static void peers_section(FILE *f, const page *pg) {
     const sb_records *rs = pg->rs;
     int any = 0;
@@ -363,15 +374,20 @@ static void peers_section(FILE *f, const page *pg) {
         }
         if (!best) continue;
         if (!any++)
-            fprintf(f, "Our fastest impl at the peer's point; ours / peer < 1: ours faster.\n\n"
-                       "| layer | level | mode | B | T | peer | peer µs/token | ours | ours µs/token | ours / peer |\n"
-                       "| --- | --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+            fprintf(f, "Our fastest impl at the peer's point; ours / peer < 1: ours faster. roofline / peer: the "
+                       "time at the row's ceilings (FLOPs at `pct_peak_flops`' ceiling or bytes at `pct_peak_bw`'s, "
+                       "whichever takes longer) over the peer's time, the lowest ours / peer any kernel could reach.\n\n"
+                       "| layer | level | mode | B | T | peer | peer µs/token | ours | ours µs/token | ours / peer | roofline / peer |\n"
+                       "| --- | --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |\n");
         char t[16];
         ctx_label(p->ctx, t, sizeof t);
         int uc = pg->us;
-        fprintf(f, "| %s | %s | %s | %d | %s | %s (%s) | %s | %s (%s) | %s | %.3g |\n", p->layer, p->level, p->mode, p->batch, t,
-                p->impl, p->backend, rs->t.rows[i][uc], best->impl, best->backend, rs->t.rows[best - rs->r][uc],
-                best->us_per_token / p->us_per_token);
+        char bound[16] = "–";
+        double roof = roofline_us(best);
+        if (roof > 0) snprintf(bound, sizeof bound, "%.3g", roof / p->us_per_token);
+        fprintf(f, "| %s | %s | %s | %d | %s | %s (%s) | %s | %s (%s) | %s | %.3g | %s |\n", p->layer, p->level, p->mode, p->batch,
+                t, p->impl, p->backend, rs->t.rows[i][uc], best->impl, best->backend, rs->t.rows[best - rs->r][uc],
+                best->us_per_token / p->us_per_token, bound);
     }
     if (!any) fprintf(f, "No peer measured at a point of ours in this run (peers: bench/peers/, `scripts/gpu-run.sh OUT peers`).\n");
     fprintf(f, "\n");

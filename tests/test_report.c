@@ -161,6 +161,14 @@ static void check_peer_row(const csv_t *c, char **cell) {
     cr_expect_str_eq(cell[8], at(c, o, c->us));
     double ratio = atof(at(c, o, c->us)) / atof(at(c, p, c->us));
     cr_expect(fabs(atof(cell[9]) - ratio) <= 0.0051 * ratio, "ratio %s vs %g", cell[9], ratio);
+    /* roofline / peer: our row's time at the larger of its two ceiling fractions, over the peer's */
+    double pf = atof(at(c, o, c->pf)), pb = atof(at(c, o, c->pb)), pct = pf > pb ? pf : pb;
+    if (pct > 0) {
+        double bound = atof(at(c, o, c->us)) * pct / 100 / atof(at(c, p, c->us));
+        cr_expect(fabs(atof(cell[10]) - bound) <= 0.0051 * bound, "roofline / peer %s vs %g", cell[10], bound);
+    } else {
+        cr_expect_str_eq(cell[10], "–");
+    }
 }
 
 typedef struct { char csv[96]; int peers; } report_case;
@@ -222,7 +230,7 @@ ParameterizedTest(report_case *rc, report, numbers_match_csv, .timeout = 60) {
         } else if (mode == GLANCE) {
             for (int k = 1; k < n; k++, glance_cells++) check_glance_cell(&c, cell[0], level, md, batch, ctxs[k], cell[k]);
         } else if (mode == PEERS) {
-            cr_assert_eq(n, 10);
+            cr_assert_eq(n, 11);
             check_peer_row(&c, cell);
             peer_rows++;
         }
