@@ -4,8 +4,11 @@ eager PyTorch, fp32, at layer level, prefill and decode, on the `cpu` preset's s
 T 1k..8k), with the same thread count and sample rule as our cpu rows, appended to the same CSV
 (backend "torch-cpu", impl "eager"), so figure (g) of the cpu preset shows ours vs them.
 
-  attention   Llama attention as transformers' LlamaAttention with SDPA: q/k/v/o nn.Linear, RoPE
-              (rotate-half, theta 1e4), F.scaled_dot_product_attention(is_causal=True); decode:
+  attention   Llama attention as transformers' LlamaAttention: q/k/v/o nn.Linear, RoPE (rotate-half,
+              theta 1e4), then the core two ways, two peers (impl): "sdpa" (attn_implementation
+              "sdpa": F.scaled_dot_product_attention(is_causal=True), PyTorch's fused CPU flash
+              kernel, the strongest peer) and "eager" (attn_implementation "eager":
+              eager_attention_forward, q k^T * scale + causal mask, softmax in fp32, @ v); decode:
               a static KV cache (preallocated, the new k, v written at position T: no torch.cat).
   mamba       mamba_ssm's Mamba (mamba_simple.py) without its CUDA kernels: forward's slow path
               (in_proj, nn.Conv1d + SiLU, x_proj, dt_proj, selective_scan_ref as in
@@ -43,6 +46,8 @@ torch = pc.torch  # None without torch: main() then finds build/peers-venv or ex
 F = torch.nn.functional if torch else None
 
 LAYERS = ("attention", "mamba", "ttt_linear", "ttt_mlp")
+# The peers of each layer, by impl name (one row each per point).
+PEER_IMPLS = {"attention": ("sdpa", "eager")}
 MINI_BATCH, CONV = 16, 4
 
 
@@ -90,13 +95,29 @@ def rope_half(x, pos, theta=10000.0):
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
 
-def attention_prefill(P, x, H):
+def eager_attention(q, k, v, causal):
+    """transformers' eager_attention_forward (Llama): scores, additive causal mask, fp32 softmax, @ v."""
+    scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    if causal:
+        T = q.shape[-2]
+        mask = torch.full((T, T), torch.finfo(scores.dtype).min).triu(1)
+        scores = scores + mask
+    return torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype) @ v
+
+
+def attention_core(q, k, v, causal, impl):
+    if impl == "eager":
+        return eager_attention(q, k, v, causal)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+
+def attention_prefill(P, x, H, impl="sdpa"):
     B, T, D = x.shape
     d = D // H
     pos = torch.arange(T)
     q, k, v = (F.linear(x, P[n]).view(B, T, H, d).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
     q, k = rope_half(q, pos), rope_half(k, pos)
-    o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    o = attention_core(q, k, v, True, impl)
     return F.linear(o.transpose(1, 2).reshape(B, T, D), P["o_proj"]), (k, v)
 
 
@@ -107,14 +128,14 @@ def attention_decode_state(P, gen, B, T, H, D):
     return dict(k=kc, v=vc, pos=T)
 
 
-def attention_step(P, S, x, H):
+def attention_step(P, S, x, H, impl="sdpa"):
     B, _, D = x.shape
     d, T = D // H, S["pos"]
     pos = torch.tensor([T])
     q, k, v = (F.linear(x, P[n]).view(B, 1, H, d).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
     q, k = rope_half(q, pos), rope_half(k, pos)
     S["k"][:, :, T:T + 1], S["v"][:, :, T:T + 1] = k, v
-    o = F.scaled_dot_product_attention(q, S["k"][:, :, :T + 1], S["v"][:, :, :T + 1])
+    o = attention_core(q, S["k"][:, :, :T + 1], S["v"][:, :, :T + 1], False, impl)
     return F.linear(o.transpose(1, 2).reshape(B, 1, D), P["o_proj"])
 
 
@@ -333,8 +354,8 @@ def ttt_step(P, S, x, H, mlp):
 
 # ---- one layer, both modes ---------------------------------------------------------------------------
 class Layer:
-    def __init__(self, name, cfg, seed=0):
-        self.name, self.cfg = name, cfg
+    def __init__(self, name, cfg, seed=0, impl="eager"):
+        self.name, self.cfg, self.impl = name, cfg, impl
         gen = torch.Generator().manual_seed(seed)
         D, H = cfg["d_model"], cfg["heads"]
         self.mlp = name == "ttt_mlp"
@@ -348,7 +369,7 @@ class Layer:
     def prefill(self, x):
         c = self.cfg
         if self.name == "attention":
-            return attention_prefill(self.P, x, c["heads"])
+            return attention_prefill(self.P, x, c["heads"], self.impl)
         if self.name == "mamba":
             return mamba_prefill(self.P, x, c["d_state"], c["dt_rank"])
         return ttt_prefill(self.P, x, c["heads"], self.mlp)
@@ -364,7 +385,7 @@ class Layer:
     def step(self, S, x):
         c = self.cfg
         if self.name == "attention":
-            return attention_step(self.P, S, x, c["heads"])
+            return attention_step(self.P, S, x, c["heads"], self.impl)
         if self.name == "mamba":
             return mamba_step(self.P, S, x, c["d_state"], c["dt_rank"])
         return ttt_step(self.P, S, x, c["heads"], self.mlp)
@@ -423,8 +444,8 @@ def selftest():
     cfg_t = dict(d_model=64, heads=4, head_dim=16)
     cfg_m = dict(d_model=64, d_inner=128, d_state=16, dt_rank=4, heads=0)
     fails = 0
-    for name in LAYERS:
-        layer = Layer(name, cfg_m if name == "mamba" else cfg_t, seed=1)
+    for name, impl in ((n, i) for n in LAYERS for i in PEER_IMPLS.get(n, ("eager",))):
+        layer = Layer(name, cfg_m if name == "mamba" else cfg_t, seed=1, impl=impl)
         for T in (37, 48):
             x = torch.randn(2, T + 1, 64, generator=torch.Generator().manual_seed(T))
             want = layer.prefill(x)[0][:, T:]
@@ -433,7 +454,13 @@ def selftest():
             err = ((got - want).abs().max() / want.abs().max()).item()  # outputs are ~1e-2: relative
             ok = err < 1e-9
             fails += not ok
-            print(f"{'ok' if ok else 'FAIL':4s} {name} decode(T={T}) vs prefill(T+1): {err:.2e}")
+            print(f"{'ok' if ok else 'FAIL':4s} {name} {impl} decode(T={T}) vs prefill(T+1): {err:.2e}")
+    # the two attention peers compute the same function (eager's softmax is fp32, as transformers')
+    x = torch.randn(2, 40, 64, generator=torch.Generator().manual_seed(3))
+    a, b = (Layer("attention", cfg_t, seed=1, impl=i).prefill(x)[0] for i in ("sdpa", "eager"))
+    err = ((a - b).abs().max() / a.abs().max()).item()
+    fails += not err < 1e-6
+    print(f"{'ok' if err < 1e-6 else 'FAIL':4s} attention eager vs sdpa prefill: {err:.2e}")
     torch.set_default_dtype(torch.float32)
     return 1 if fails else 0
 
@@ -513,7 +540,8 @@ def main():
                     ours.update(our_rows(a.out + ".ours1.csv"))
                     if not peer.peaks:
                         peer.peaks = ceilings(ours)
-                run_point(peer, name, cfg, mode, a.batch, T, ours.get((name, mode, a.batch, T)), a.config)
+                for impl in PEER_IMPLS.get(name, ("eager",)):
+                    run_point(peer, name, impl, cfg, mode, a.batch, T, ours.get((name, mode, a.batch, T)), a.config)
                 if a.interleave_with:
                     run_ours(a, name, mode, T, 2)
     peer.summary("torch_cpu_layers")
@@ -528,9 +556,9 @@ def run_ours(a, name, mode, T, which):
                     "--out", f"{a.out}.ours{which}.csv", "--resume"], stdout=subprocess.DEVNULL, check=False)
 
 
-def run_point(peer, name, cfg, mode, B, T, ours, config_name):
+def run_point(peer, name, impl, cfg, mode, B, T, ours, config_name):
     D = cfg["d_model"]
-    fields = dict(backend="torch-cpu", layer=name, impl="eager", level="layer", mode=mode, dtype="fp32",
+    fields = dict(backend="torch-cpu", layer=name, impl=impl, level="layer", mode=mode, dtype="fp32",
                   config=config_name, batch=B, ctx=T, d_model=D, tokens=B * T if mode == "prefill" else B)
     if name == "mamba":
         fields.update(d_state=cfg["d_state"])
@@ -543,7 +571,7 @@ def run_point(peer, name, cfg, mode, B, T, ours, config_name):
         counts.update(flops=float(ours["flops"]), bytes=float(ours["bytes"]), state_bytes=float(ours["state_bytes"]))
 
     def build():
-        layer = Layer(name, cfg)
+        layer = Layer(name, cfg, impl=impl)
         gen = torch.Generator().manual_seed(7)
         if mode == "prefill":
             x = torch.randn(B, T, D, generator=gen)
