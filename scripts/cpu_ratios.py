@@ -34,8 +34,8 @@ print(f"# CPU ratios, one run: {cpu[0]['cpu_model'] if cpu else '?'}, {cpu[0]['t
 proj = {
     "attention": [(768, 2304), (768, 768)],                       # q|k|v fused, o
     "mamba": [(768, 3072), (1536, 80), (48, 1536), (1536, 768)],  # in, x, dt, out
-    "ttt_linear": [(768, 768)] * 4 + [(768, 12)],                 # q, v, g, o + lr gate (share_qk, gate)
-    "ttt_mlp": [(768, 768)] * 4 + [(768, 12)],
+    "ttt_linear": [(768, 3084), (768, 768)],                      # q|v|lr|g stacked (share_qk, gate), o
+    "ttt_mlp": [(768, 3084), (768, 768)],
 }
 impl = {"attention": "flash", "mamba": "chunked", "ttt_linear": "dual", "ttt_mlp": "dual"}
 print("\n1. projection GEMMs inside the layer vs OpenBLAS sgemm alone (target >= 80%; lower bound: layer-op also holds convs, norms, gates)")

@@ -27,7 +27,7 @@ echo "cpu_ratios: attention op prefill at T=32k (memory)" >&2
 "$BIN" run --preset cpu-full --config 125m --batch 1 --modes prefill --ctx 32k --backend cpu --levels op \
   --layers attention --out "$OUT/mem.csv" >/dev/null
 # The projection GEMMs of each 125m layer (M = B*T rows): D 768, E 1536, R 48, N 16, H 12.
-"$BIN" sgemm "${T}x768x2304,${T}x768x768,${T}x768x3072,${T}x1536x80,${T}x48x1536,${T}x1536x768,${T}x768x12" >"$OUT/sgemm.txt"
+"$BIN" sgemm "${T}x768x2304,${T}x768x768,${T}x768x3072,${T}x1536x80,${T}x48x1536,${T}x1536x768,${T}x768x3084" >"$OUT/sgemm.txt"
 if "$PY" -c 'import torch' 2>/dev/null; then
   "$PY" bench/peers/torch_cpu_sdpa.py --ctx 1024,2048,4096,8192 >"$OUT/sdpa.csv" 2>"$OUT/sdpa.log" || true
 fi
