@@ -1,7 +1,8 @@
 /* hostcpu.h: what the CPU can do, for the BLAS core choice (bench/blas_core.c) and the CPU
  * roofline (SPEC §14): its vector features (cpuid, with the OS's consent to the wider registers),
- * its fp32 FLOPs per cycle per core, a measured clock, the hardware FLOP/s ceiling, and a
- * STREAM-like memory bandwidth probe (`seqbench stream`). */
+ * its fp32 FLOPs per cycle per core, a measured clock, the hardware FLOP/s ceiling, a
+ * STREAM-like memory bandwidth probe and the read bandwidth of a working set by size (`seqbench
+ * stream`). */
 #ifndef SB_HOSTCPU_H
 #define SB_HOSTCPU_H
 
@@ -52,8 +53,20 @@ typedef struct sb_stream_result {
     size_t bytes_per_array;
 } sb_stream_result;
 int sb_stream_measure(int threads, size_t bytes_per_array, int reps, sb_stream_result *r);
-/* The run's bandwidth ceiling for `threads` threads: the best of read and triad, measured once per
- * process and thread count (~0.5 s); 0 when the arrays could not be allocated. */
+/* Read bandwidth in bytes/s of `threads` threads on ONE buffer of about `bytes`: the ceiling of a
+ * cpu row whose working set is `bytes` (a cache-aware roofline: what the memory level that holds
+ * it delivers). The buffer is sb_cpu_read_buffer_bytes(bytes), first touched by the threads that
+ * read it (each its static share); the best rep of at least 5, >= 20 ms of reading timed, each
+ * rep many passes in one parallel region. Measured once per process, thread count and bucket;
+ * 0 when the buffer cannot be allocated. */
+double sb_cpu_read_bw(int threads, size_t bytes);
+/* The buffer sb_cpu_read_bw(., bytes) reads: `bytes` clamped to [256 KiB, 1 GiB] and rounded up
+ * to a quarter octave 2^(k/4) (then to whole 256-byte blocks), so a sweep measures each bucket once. */
+size_t sb_cpu_read_buffer_bytes(size_t bytes);
+
+/* The DRAM bandwidth of the run for `threads` threads, named in cpu rows' notes and by `info`:
+ * sb_cpu_read_bw on SB_CPU_DRAM_PROBE_BYTES, far beyond a last-level cache. */
+#define SB_CPU_DRAM_PROBE_BYTES ((size_t)128 << 20)
 double sb_cpu_peak_bw(int threads);
 
 #endif

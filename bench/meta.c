@@ -192,8 +192,8 @@ const sb_cpu_roof *sb_cpu_roofline(int threads) {
     sb_cpu_hw_peak_describe(threads, hw, sizeof hw);
     /* no comma: notes stay one plain field (tests cut the first columns with cut -d,) */
     snprintf(r->note, sizeof r->note,
-             "CPU ceilings: %.1f GFLOP/s = %s (best sgemm 1024^3 this run %.1f GFLOP/s); %.1f GB/s = best STREAM read/triad this run",
-             r->peak_flops / 1e9, hw, r->best_sgemm / 1e9, r->peak_bw / 1e9);
+             "CPU ceilings: %.1f GFLOP/s = %s (best sgemm 1024^3 this run %.1f GFLOP/s); DRAM read %.1f GB/s (%zu MiB)",
+             r->peak_flops / 1e9, hw, r->best_sgemm / 1e9, r->peak_bw / 1e9, SB_CPU_DRAM_PROBE_BYTES >> 20);
     return r;
 }
 
@@ -245,7 +245,8 @@ int cmd_info(int argc, char **argv) {
     printf("blas         %s\n", m.blas);
     printf("cpu_peak     %.1f GFLOP/s fp32 = %s (best OpenBLAS sgemm 1024^3 now: %.1f)\n", roof->peak_flops / 1e9, hw,
            roof->best_sgemm / 1e9);
-    printf("cpu_bw       %.1f GB/s (best STREAM read/triad now, %d threads)\n", roof->peak_bw / 1e9, th);
+    printf("cpu_bw       %.1f GB/s (DRAM: read of %zu MiB now, %d threads; cpu rows: a read of their bytes, seqbench stream --curve)\n",
+           roof->peak_bw / 1e9, SB_CPU_DRAM_PROBE_BYTES >> 20, th);
     printf("cuda_built   %s\n", sb_cuda_compiled() ? "yes" : "no");
     if (!m.have_gpu) {
         printf("gpu          none (%s)\n", sb_last_error());

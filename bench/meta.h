@@ -31,9 +31,10 @@ void sb_machine_slug(const sb_meta *m, char *buf, size_t sz);
  * VM's clock cannot flatter. Measured once per process. */
 double sb_cpu_best_sgemm_flops(int threads);
 
-/* The CPU ceilings of a host row with `threads` threads (measured once per process and thread
- * count): hardware fp32 FLOP/s, memory bandwidth (bytes/s, STREAM-like), and a note that says
- * where they come from and names the run's best sgemm. */
+/* The CPU ceilings shared by the host rows with `threads` threads (measured once per process and
+ * thread count): hardware fp32 FLOP/s, DRAM read bandwidth (bytes/s, sb_cpu_peak_bw), and a note
+ * that says where they come from and names the run's best sgemm. A row's own bandwidth ceiling
+ * is a read of its bytes (sb_cpu_read_bw, bench/sweep.c). */
 typedef struct sb_cpu_roof {
     double peak_flops, peak_bw, best_sgemm;
     char note[256];

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "predict.h"
 #include "csvio.h"
+#include "hostcpu.h"
 #include "interrupt.h"
 #include "results.h"
 #include "resume.h"
@@ -95,6 +96,24 @@ static void fill_counts(sb_row *row, const sb_point *p, double *flops, double *b
     sb_row_count(row, SB_COL_STATE_BYTES, k.state_bytes);
 }
 
+/* A host row's percentages (SPEC §14): FLOP/s against the hardware's, bandwidth against a read of
+ * a buffer of the row's bytes measured in this run (the memory level that holds a working set of
+ * this size: a decode step whose weights sit in L3 is measured against L3; the DRAM figure is in
+ * the shared note). */
+static void fill_cpu_ceilings(sb_row *row, int threads, double tflops, double gbps, double bytes) {
+    const sb_cpu_roof *roof = sb_cpu_roofline(threads);
+    if (roof->peak_flops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops * 1e12 / roof->peak_flops);
+    sb_row_note(row, "%s", roof->note);
+    size_t working_set = bytes > 0 ? (size_t)bytes : 0;
+    double bw = sb_cpu_read_bw(threads, working_set);
+    if (bw <= 0) return;
+    sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps * 1e9 / bw);
+    size_t buffer = sb_cpu_read_buffer_bytes(working_set);
+    /* no comma: notes stay one plain field */
+    sb_row_note(row, "bandwidth ceiling %.4g GB/s = read of a %.4g MiB buffer this run (the row's %.4g MiB %s)", bw / 1e9,
+                buffer / 1048576.0, bytes / 1048576.0, buffer < working_set ? "capped" : "rounded up");
+}
+
 static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const sb_point_result *r,
                         double flops, double bytes) {
     const sb_stats *s = &r->stats;
@@ -121,10 +140,7 @@ static void fill_timing(sb_row *row, const run_ctx *rc, const sb_point *p, const
         if (m->gpu.peak_bf16_tflops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops / m->gpu.peak_bf16_tflops);
         if (m->gpu.peak_bw_gbps > 0) sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps / m->gpu.peak_bw_gbps);
     } else if (p->backend != SB_CUDA) {
-        const sb_cpu_roof *roof = sb_cpu_roofline(rc->threads[p->backend]);
-        if (roof->peak_flops > 0) sb_row_num(row, SB_COL_PCT_PEAK_FLOPS, 100 * tflops * 1e12 / roof->peak_flops);
-        if (roof->peak_bw > 0) sb_row_num(row, SB_COL_PCT_PEAK_BW, 100 * gbps * 1e9 / roof->peak_bw);
-        sb_row_note(row, "%s", roof->note);
+        fill_cpu_ceilings(row, rc->threads[p->backend], tflops, gbps, bytes);
     }
 }
 

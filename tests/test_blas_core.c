@@ -10,7 +10,9 @@
 #include "../bench/blas_core.h"
 #include "../bench/csvio.h"
 #include "../bench/hostcpu.h"
+#include "../bench/timing.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,21 +157,68 @@ Test(hostcpu, clock_and_bandwidth_are_plausible) {
     cr_expect(r.read_bps > 1e8 && r.triad_bps > 1e8 && r.copy_bps > 1e8, "%g %g %g", r.read_bps, r.copy_bps, r.triad_bps);
 }
 
-/* A cpu row names the BLAS library, version and core, and carries both CPU ceilings (SPEC §14). */
-Test(hostcpu, cpu_rows_name_blas_and_both_ceilings) {
-    char dir[] = "/tmp/sb_roof_XXXXXX", cmd[4400], err[64], csv[64];
+/* sb_cpu_read_bw's buffers: the row's bytes clamped to [256 KiB, 1 GiB], rounded up to 2^(k/4)
+ * and then to whole 256-byte blocks. */
+Test(hostcpu, read_buffer_buckets) {
+    const size_t KiB = 1024, MiB = KiB * KiB;
+    struct { size_t bytes, want; } cases[] = {
+        {0, 256 * KiB},
+        {1000, 256 * KiB},
+        {256 * KiB, 256 * KiB},
+        {256 * KiB + 1, 311808},         /* 2^18.25 = 311743.5 -> 1218 blocks of 256 */
+        {311808, 311808},
+        {8 * MiB - 1, 8 * MiB},
+        {8 * MiB, 8 * MiB},
+        {8 * MiB + 1, 9975808},          /* 2^23.25 = 9975792.6 -> 38968 blocks */
+        {15 * MiB, 16 * MiB},            /* 2^23.75 = 14.27 MiB < 15 MiB <= 16 MiB */
+        {128 * MiB, 128 * MiB},
+        {1024 * MiB, 1024 * MiB},
+        {(size_t)5 << 30, 1024 * MiB},   /* capped */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        cr_expect_eq(sb_cpu_read_buffer_bytes(cases[i].bytes), cases[i].want, "%zu bytes -> %zu, want %zu", cases[i].bytes,
+                     sb_cpu_read_buffer_bytes(cases[i].bytes), cases[i].want);
+}
+
+/* Measured once per thread count and bucket: a second call in the same bucket returns the same
+ * number without reading (a measurement times at least 20 ms of reading by construction). */
+Test(hostcpu, read_bw_is_measured_and_cached) {
+    double bw = sb_cpu_read_bw(1, (size_t)1 << 20);
+    cr_assert(bw > 1e8, "read of 1 MiB: %g bytes/s", bw);
+    double t0 = sb_now_s();
+    double again = sb_cpu_read_bw(1, ((size_t)1 << 20) - 4096); /* same bucket */
+    double dt = sb_now_s() - t0;
+    cr_expect_eq(again, bw, "%g then %g", bw, again);
+    cr_expect(dt < 0.02, "the cached call took %g s", dt);
+}
+
+static void remove_dir(const char *dir) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* A tiny cpu sweep of `layers` (decode, layer and model level) into dir/out.csv, read into t. */
+static void tiny_cpu_sweep(const char *layers, const char *levels, char *dir, sb_table *t) {
+    char cmd[4400], err[64], csv[64];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(err, sizeof err, "%s/stderr", dir);
     snprintf(csv, sizeof csv, "%s/out.csv", dir);
-    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers mamba --levels layer --modes decode --ctx 32 --backend cpu --out %s",
-             tu_bin(), csv);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers %s --levels %s --modes decode --ctx 32 --backend cpu --out %s",
+             tu_bin(), layers, levels, csv);
     cr_assert_eq(tu_shell(cmd, err), 0);
+    cr_assert_eq(sb_table_read(csv, &t[0]), SB_OK);
+    cr_assert_gt(t->nrows, 0);
+}
+
+/* A cpu row names the BLAS library, version and core, and carries both CPU ceilings (SPEC §14). */
+Test(hostcpu, cpu_rows_name_blas_and_both_ceilings) {
+    char dir[] = "/tmp/sb_roof_XXXXXX";
     sb_table t;
-    cr_assert_eq(sb_table_read(csv, &t), SB_OK);
+    tiny_cpu_sweep("mamba", "layer", dir, &t);
     int blas = sb_table_col(&t, "blas"), bw = sb_table_col(&t, "pct_peak_bw"), fl = sb_table_col(&t, "pct_peak_flops"),
         note = sb_table_col(&t, "note");
     cr_assert(blas >= 0 && bw >= 0 && fl >= 0 && note >= 0);
-    cr_assert_gt(t.nrows, 0);
     char want[128];
     sb_blas_describe(want, sizeof want);
     for (size_t i = 0; i < t.nrows; i++) {
@@ -177,10 +226,34 @@ Test(hostcpu, cpu_rows_name_blas_and_both_ceilings) {
         cr_expect(atof(t.rows[i][bw]) > 0, "pct_peak_bw '%s'", t.rows[i][bw]);
         cr_expect(atof(t.rows[i][fl]) > 0, "pct_peak_flops '%s'", t.rows[i][fl]);
         cr_expect(strstr(t.rows[i][note], "FLOP/cycle (best sgemm 1024^3 this run"), "%s", t.rows[i][note]);
-        cr_expect(strstr(t.rows[i][note], "GB/s = best STREAM read/triad this run"), "%s", t.rows[i][note]);
+        cr_expect(strstr(t.rows[i][note], " GB/s (128 MiB)") && strstr(t.rows[i][note], "; DRAM read "), "%s", t.rows[i][note]);
         cr_expect(!strchr(t.rows[i][note], ','), "a comma in the note: %s", t.rows[i][note]);
     }
     sb_table_free(&t);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_expect_eq(system(cmd), 0);
+    remove_dir(dir);
+}
+
+/* Each cpu row's bandwidth ceiling (gbps / pct_peak_bw) is the read its note names, of the
+ * buffer sb_cpu_read_buffer_bytes gives for the row's bytes (the numbers are printed to 4
+ * digits: 0.5% apart at most). */
+Test(hostcpu, cpu_rows_bw_ceiling_is_a_read_of_their_bytes) {
+    char dir[] = "/tmp/sb_roof_XXXXXX";
+    sb_table t;
+    tiny_cpu_sweep("mamba,attention", "layer,model", dir, &t);
+    int gbps = sb_table_col(&t, "gbps"), pct = sb_table_col(&t, "pct_peak_bw"), bytes = sb_table_col(&t, "bytes"),
+        note = sb_table_col(&t, "note");
+    cr_assert(gbps >= 0 && pct >= 0 && bytes >= 0 && note >= 0);
+    for (size_t i = 0; i < t.nrows; i++) {
+        const char *n = t.rows[i][note], *at = strstr(n, "bandwidth ceiling ");
+        double ceiling = 0, mib = 0;
+        cr_assert(at && sscanf(at, "bandwidth ceiling %lf GB/s = read of a %lf MiB buffer this run", &ceiling, &mib) == 2,
+                  "row %zu note: %s", i, n);
+        double recovered = atof(t.rows[i][gbps]) * 100 / atof(t.rows[i][pct]);
+        cr_expect(fabs(recovered - ceiling) <= 0.005 * ceiling, "row %zu: gbps/pct -> %g GB/s, note %g GB/s", i, recovered, ceiling);
+        double want_mib = sb_cpu_read_buffer_bytes((size_t)atof(t.rows[i][bytes])) / 1048576.0;
+        cr_expect(fabs(mib - want_mib) <= 0.005 * want_mib, "row %zu: a %g MiB buffer for %s bytes, want %g", i, mib,
+                  t.rows[i][bytes], want_mib);
+    }
+    sb_table_free(&t);
+    remove_dir(dir);
 }
