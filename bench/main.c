@@ -25,7 +25,7 @@ static const struct {
     {"info", cmd_info, "info [--slug | --has-gpu]                        host and GPU metadata (--slug: results folder name; --has-gpu: exit 0 iff a GPU)", 1},
     {"list", cmd_list, "list                                             layers, impls and backends", 0},
     {"sgemm", cmd_sgemm, "sgemm MxKxN[,MxKxN...]                           OpenBLAS sgemm alone on projection shapes (cpu ratios)", 1},
-    {"stream", cmd_stream, "stream [--mib 128]                               memory bandwidth (read, copy, triad): the cpu rows' bandwidth ceiling", 1},
+    {"stream", cmd_stream, "stream [--mib 128] [--curve]                     memory bandwidth (read, copy, triad; --curve: read by buffer size, the cpu rows' ceilings)", 1},
 };
 
 static void usage(FILE *f) {

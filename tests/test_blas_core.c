@@ -198,6 +198,26 @@ static void remove_dir(const char *dir) {
     cr_expect_eq(system(cmd), 0);
 }
 
+/* `seqbench stream` refuses bad arguments with exit 2, one line on stderr and nothing measured. */
+typedef struct { char args[48]; } stream_case;
+ParameterizedTestParameters(hostcpu, stream_bad_args) {
+    static stream_case cases[] = {{"--mib"}, {"--curve --mib"}, {"--mib 0"}, {"--mib -4"}, {"--mib 2x"}, {"--curves"}, {"8"}};
+    return cr_make_param_array(stream_case, cases, sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(stream_case *c, hostcpu, stream_bad_args) {
+    char dir[] = "/tmp/sb_stream_XXXXXX", cmd[4400], err[64], out[64], first[512];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(err, sizeof err, "%s/stderr", dir);
+    snprintf(out, sizeof out, "%s/stdout", dir);
+    snprintf(cmd, sizeof cmd, "{ %s stream %s > %s; }", tu_bin(), c->args, out); /* tu_shell sends the group's stdout away */
+    cr_expect_eq(tu_shell(cmd, err), 2, "stream %s", c->args);
+    cr_expect_eq(tu_count_lines(err, first, sizeof first), 1, "stream %s: %s", c->args, first);
+    cr_expect(strstr(first, "usage: seqbench stream"), "stream %s: %s", c->args, first);
+    cr_expect_eq(tu_count_lines(out, first, sizeof first), 0, "stream %s wrote: %s", c->args, first);
+    remove_dir(dir);
+}
+
 /* A tiny cpu sweep of `layers` (decode, layer and model level) into dir/out.csv, read into t. */
 static void tiny_cpu_sweep(const char *layers, const char *levels, char *dir, sb_table *t) {
     char cmd[4400], err[64], csv[64];
