@@ -4,7 +4,8 @@
 
 Covers: context/batch parsing, the sample rule and statistics (bench/timing.c), the CSV writer
 (exact SPEC §8 columns, header once, torn line cut, foreign header refused, quoting), the count
-formulas against hand counts for small shapes (SPEC §6), peaks files, and point keys.
+formulas against hand counts for small shapes (SPEC §6), peaks files, point keys, and the CPU
+ceilings torch_cpu_layers.py takes from our rows.
 """
 import csv
 import json
@@ -174,6 +175,25 @@ class Peaks(unittest.TestCase):
             self.assertEqual(pc.load_peaks(j), {"bf16_tflops": 989.5, "gbps": 3350.0})
             self.assertEqual(pc.load_peaks(c), {"bf16_tflops": 900.0, "gbps": 3000.0})
             self.assertEqual(pc.load_peaks(None), {})
+
+
+class CpuCeilings(unittest.TestCase):
+    """torch_cpu_layers.py: a peer's point takes the ceilings of our row of the same point (the
+    bandwidth ceiling of a cpu row is a read of its own bytes), the run-wide one only where our
+    row is missing."""
+
+    def test_point_takes_its_rows_ceilings(self):
+        import torch_cpu_layers as tcl
+        small = dict(tflops="0.05", pct_peak_flops="25", gbps="60", pct_peak_bw="50")   # 0.2 TFLOP/s, 120 GB/s
+        large = dict(tflops="0.02", pct_peak_flops="10", gbps="20", pct_peak_bw="62.5")  # 0.2 TFLOP/s, 32 GB/s
+        rows = {("mamba", "decode", 1, 1024): small, ("attention", "decode", 1, 8192): large}
+        run_wide = tcl.ceilings(rows)
+        self.assertEqual(run_wide, {"fp32_tflops": 0.2, "gbps": 120.0})
+        self.assertEqual(tcl.point_ceilings(large, run_wide), {"fp32_tflops": 0.2, "gbps": 32.0})
+        self.assertEqual(tcl.point_ceilings(None, run_wide), run_wide)
+        no_bw = dict(tflops="0.05", pct_peak_flops="25", gbps="60", pct_peak_bw="")
+        self.assertEqual(tcl.point_ceilings(no_bw, run_wide), {"fp32_tflops": 0.2})  # no other row's bandwidth
+        self.assertEqual(tcl.ceilings({1: no_bw, 2: large}), {"fp32_tflops": 0.2, "gbps": 32.0})
 
 
 if __name__ == "__main__":

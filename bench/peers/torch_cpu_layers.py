@@ -20,8 +20,11 @@ T 1k..8k), with the same thread count and sample rule as our cpu rows, appended 
 
 Decode times one step at context T from a state as after T tokens (random, as our fill_state), the
 step not committed (as our harness rewinds before each sample). FLOP/byte counts, state bytes and
-the CPU ceilings come from our rows of the same CSV (--counts-from; the same analytic counts and
-the same run's measured ceilings), so gbps and pct_peak_* compare directly.
+the CPU ceilings come from our row of the same point in the same CSV (--counts-from; the same
+analytic counts and the same run's measured ceilings: gbps*100/pct_peak_bw and
+tflops*100/pct_peak_flops of that row), so gbps and pct_peak_* compare directly. The bandwidth
+ceiling of a cpu row is a read of that row's bytes (cache-aware), hence per point; where our row
+of a point is missing, any row's ceilings stand in.
 
 Usage:
   python3 bench/peers/torch_cpu_layers.py --install     # venv under build/peers-venv + torch from PyPI
@@ -478,16 +481,34 @@ def our_rows(path):
     return rows
 
 
-def ceilings(rows):
-    """The run's CPU ceilings (FLOP/s, bytes/s), recovered from any of our rows with both percentages."""
-    for r in rows.values():
+def row_ceilings(r):
+    """The CPU ceilings (FLOP/s, bytes/s) one of our rows was measured against: rate * 100 / pct.
+    A cpu row's bandwidth ceiling is a read of a buffer of that row's bytes measured in the run (a
+    cache-aware roofline: a decode step whose weights sit in L3 is measured against L3), so it
+    differs from row to row."""
+    out = {}
+    for key, rate, pct in (("fp32_tflops", "tflops", "pct_peak_flops"), ("gbps", "gbps", "pct_peak_bw")):
         try:
-            fl = float(r["tflops"]) * 100 / float(r["pct_peak_flops"])
-            bw = float(r["gbps"]) * 100 / float(r["pct_peak_bw"])
-            return {"fp32_tflops": fl, "gbps": bw}
-        except (KeyError, ValueError, ZeroDivisionError):
+            out[key] = float(r[rate]) * 100 / float(r[pct])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
             continue
+    return out
+
+
+def ceilings(rows):
+    """A run-wide fallback for points we have no row of: the ceilings of any of our rows with both
+    percentages."""
+    for r in rows.values():
+        c = row_ceilings(r)
+        if len(c) == 2:
+            return c
     return {}
+
+
+def point_ceilings(ours, run_wide):
+    """The ceilings a peer's point is measured against: those of our row of the same point (same
+    working set, so the same bandwidth ceiling), else the run-wide fallback."""
+    return row_ceilings(ours) if ours else dict(run_wide)
 
 
 def blas_name():
@@ -528,7 +549,7 @@ def main():
         or int(os.environ.get("OMP_NUM_THREADS", 0) or os.cpu_count())
     torch.set_num_threads(threads)
     peer = pc.Peer(a)
-    peer.peaks = ceilings(ours)
+    run_wide = ceilings(ours)
     peer.meta.cols.update(threads=threads, blas=blas_name())
     layers = [x for x in a.layers.split(",") if x]
     for T in a.ctx:  # increasing context across layers, as our sweeps
@@ -538,10 +559,11 @@ def main():
                 if a.interleave_with:
                     run_ours(a, name, mode, T, 1)
                     ours.update(our_rows(a.out + ".ours1.csv"))
-                    if not peer.peaks:
-                        peer.peaks = ceilings(ours)
+                    run_wide = run_wide or ceilings(ours)
+                mine = ours.get((name, mode, a.batch, T))
+                peer.peaks = point_ceilings(mine, run_wide)
                 for impl in PEER_IMPLS.get(name, ("eager",)):
-                    run_point(peer, name, impl, cfg, mode, a.batch, T, ours.get((name, mode, a.batch, T)), a.config)
+                    run_point(peer, name, impl, cfg, mode, a.batch, T, mine, a.config)
                 if a.interleave_with:
                     run_ours(a, name, mode, T, 2)
     peer.summary("torch_cpu_layers")
