@@ -47,7 +47,8 @@ void sb_cpu_hw_peak_describe(int threads, char *buf, size_t sz);
 
 /* Memory bandwidth in bytes/s measured now with `threads` threads on arrays of `bytes_per_array`
  * (far beyond the last-level cache): the best of a few repetitions of each STREAM-like kernel.
- * read: sum(a); triad: a = b + s*c (3 arrays counted, no write-allocate, as STREAM). */
+ * read: sum(a), the better of the two read kernels below; triad: a = b + s*c (3 arrays counted, no
+ * write-allocate, as STREAM). */
 typedef struct sb_stream_result {
     double read_bps, copy_bps, triad_bps;
     size_t bytes_per_array;
@@ -56,8 +57,9 @@ int sb_stream_measure(int threads, size_t bytes_per_array, int reps, sb_stream_r
 /* Read bandwidth in bytes/s of `threads` threads on ONE buffer of about `bytes`: the ceiling of a
  * cpu row whose working set is `bytes` (a cache-aware roofline: what the memory level that holds
  * it delivers). The buffer is sb_cpu_read_buffer_bytes(bytes), first touched by the threads that
- * read it (each its static share); the best rep of at least 5, >= 20 ms of reading timed, each
- * rep many passes in one parallel region. Measured once per process, thread count and bucket;
+ * read it (each its static share); the best rep of two read kernels (8 ymm add chains, and one
+ * chain, which reads DRAM faster), reps of >= 1 ms (passes in one parallel region) until 20 ms
+ * are timed, at least 5 each. Measured once per process, thread count and bucket;
  * 0 when the buffer cannot be allocated. */
 double sb_cpu_read_bw(int threads, size_t bytes);
 /* The buffer sb_cpu_read_bw(., bytes) reads: `bytes` clamped to [256 KiB, 1 GiB] and rounded up
