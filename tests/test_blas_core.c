@@ -218,57 +218,43 @@ ParameterizedTest(stream_case *c, hostcpu, stream_bad_args) {
     remove_dir(dir);
 }
 
-/* A tiny cpu sweep of `layers` (decode, layer and model level) into dir/out.csv, read into t. */
-static void tiny_cpu_sweep(const char *layers, const char *levels, char *dir, sb_table *t) {
-    char cmd[4400], err[64], csv[64];
+/* The note's bandwidth ceiling (GB/s) and the MiB of the buffer it read; 0 if the note has none. */
+static int note_bw_ceiling(const char *note, double *gbps, double *mib) {
+    const char *at = strstr(note, "bandwidth ceiling ");
+    return at && sscanf(at, "bandwidth ceiling %lf GB/s = read of a %lf MiB buffer this run", gbps, mib) == 2;
+}
+
+/* A cpu row names the BLAS library, version and core, and carries both CPU ceilings (SPEC §14):
+ * the hardware FLOP/s and a read of a buffer of the row's bytes, whose GB/s (gbps * 100 /
+ * pct_peak_bw) is the one its note names (printed to 4 digits: within 0.5%), of the buffer
+ * sb_cpu_read_buffer_bytes gives for the row's bytes; the shared note names the DRAM read. */
+Test(hostcpu, cpu_rows_name_blas_and_their_ceilings) {
+    char dir[] = "/tmp/sb_roof_XXXXXX", cmd[4400], err[64], csv[64];
     cr_assert_not_null(mkdtemp(dir));
     snprintf(err, sizeof err, "%s/stderr", dir);
     snprintf(csv, sizeof csv, "%s/out.csv", dir);
-    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers %s --levels %s --modes decode --ctx 32 --backend cpu --out %s",
-             tu_bin(), layers, levels, csv);
+    snprintf(cmd, sizeof cmd, "%s run --preset ci --layers mamba,attention --levels layer,model --modes decode --ctx 32 --backend cpu --out %s",
+             tu_bin(), csv);
     cr_assert_eq(tu_shell(cmd, err), 0);
-    cr_assert_eq(sb_table_read(csv, &t[0]), SB_OK);
-    cr_assert_gt(t->nrows, 0);
-}
-
-/* A cpu row names the BLAS library, version and core, and carries both CPU ceilings (SPEC §14). */
-Test(hostcpu, cpu_rows_name_blas_and_both_ceilings) {
-    char dir[] = "/tmp/sb_roof_XXXXXX";
     sb_table t;
-    tiny_cpu_sweep("mamba", "layer", dir, &t);
+    cr_assert_eq(sb_table_read(csv, &t), SB_OK);
     int blas = sb_table_col(&t, "blas"), bw = sb_table_col(&t, "pct_peak_bw"), fl = sb_table_col(&t, "pct_peak_flops"),
-        note = sb_table_col(&t, "note");
-    cr_assert(blas >= 0 && bw >= 0 && fl >= 0 && note >= 0);
+        note = sb_table_col(&t, "note"), gbps = sb_table_col(&t, "gbps"), bytes = sb_table_col(&t, "bytes");
+    cr_assert(blas >= 0 && bw >= 0 && fl >= 0 && note >= 0 && gbps >= 0 && bytes >= 0);
+    cr_assert_gt(t.nrows, 0);
     char want[128];
     sb_blas_describe(want, sizeof want);
     for (size_t i = 0; i < t.nrows; i++) {
+        const char *n = t.rows[i][note];
         cr_expect_str_eq(t.rows[i][blas], want);
-        cr_expect(atof(t.rows[i][bw]) > 0, "pct_peak_bw '%s'", t.rows[i][bw]);
         cr_expect(atof(t.rows[i][fl]) > 0, "pct_peak_flops '%s'", t.rows[i][fl]);
-        cr_expect(strstr(t.rows[i][note], "FLOP/cycle (best sgemm 1024^3 this run"), "%s", t.rows[i][note]);
-        cr_expect(strstr(t.rows[i][note], " GB/s (128 MiB)") && strstr(t.rows[i][note], "; DRAM read "), "%s", t.rows[i][note]);
-        cr_expect(!strchr(t.rows[i][note], ','), "a comma in the note: %s", t.rows[i][note]);
-    }
-    sb_table_free(&t);
-    remove_dir(dir);
-}
-
-/* Each cpu row's bandwidth ceiling (gbps / pct_peak_bw) is the read its note names, of the
- * buffer sb_cpu_read_buffer_bytes gives for the row's bytes (the numbers are printed to 4
- * digits: 0.5% apart at most). */
-Test(hostcpu, cpu_rows_bw_ceiling_is_a_read_of_their_bytes) {
-    char dir[] = "/tmp/sb_roof_XXXXXX";
-    sb_table t;
-    tiny_cpu_sweep("mamba,attention", "layer,model", dir, &t);
-    int gbps = sb_table_col(&t, "gbps"), pct = sb_table_col(&t, "pct_peak_bw"), bytes = sb_table_col(&t, "bytes"),
-        note = sb_table_col(&t, "note");
-    cr_assert(gbps >= 0 && pct >= 0 && bytes >= 0 && note >= 0);
-    for (size_t i = 0; i < t.nrows; i++) {
-        const char *n = t.rows[i][note], *at = strstr(n, "bandwidth ceiling ");
+        cr_expect(strstr(n, "FLOP/cycle (best sgemm 1024^3 this run"), "%s", n);
+        cr_expect(strstr(n, "; DRAM read ") && strstr(n, " GB/s (128 MiB)"), "%s", n);
+        cr_expect(!strchr(n, ','), "a comma in the note: %s", n);
         double ceiling = 0, mib = 0;
-        cr_assert(at && sscanf(at, "bandwidth ceiling %lf GB/s = read of a %lf MiB buffer this run", &ceiling, &mib) == 2,
-                  "row %zu note: %s", i, n);
-        double recovered = atof(t.rows[i][gbps]) * 100 / atof(t.rows[i][pct]);
+        cr_assert(atof(t.rows[i][bw]) > 0 && note_bw_ceiling(n, &ceiling, &mib), "row %zu: pct_peak_bw '%s', note %s", i,
+                  t.rows[i][bw], n);
+        double recovered = atof(t.rows[i][gbps]) * 100 / atof(t.rows[i][bw]);
         cr_expect(fabs(recovered - ceiling) <= 0.005 * ceiling, "row %zu: gbps/pct -> %g GB/s, note %g GB/s", i, recovered, ceiling);
         double want_mib = sb_cpu_read_buffer_bytes((size_t)atof(t.rows[i][bytes])) / 1048576.0;
         cr_expect(fabs(mib - want_mib) <= 0.005 * want_mib, "row %zu: a %g MiB buffer for %s bytes, want %g", i, mib,
