@@ -17,6 +17,7 @@
  * accumulators G; the driver commits W -= token_eta[b-1] * G, G = 0, when a mini-batch completes.
  */
 #include "ttt_impls.h"
+#include "../runtime/host_blas.h"
 
 /* The clamps in vexpf are compares that GCC will not if-convert (and so not vectorise) while
  * floating-point compares may trap; nothing here relies on FP exceptions. */
@@ -291,8 +292,8 @@ typedef struct {
     void (*chunk)(const ttt_head *, const ttt_rows *, int n, float *ws);
 } cpu_variant;
 
-static const cpu_variant cpu_linear = {0, linear_ws, linear_step, linear_chunk};
-static const cpu_variant cpu_mlp = {1, mlp_ws, mlp_step, mlp_chunk};
+static const cpu_variant variant_linear = {0, linear_ws, linear_step, linear_chunk};
+static const cpu_variant variant_mlp = {1, mlp_ws, mlp_step, mlp_chunk};
 
 static size_t inner_floats(const cpu_variant *v, int d) {
     return v->mlp ? 8 * (size_t)d * d + 5 * (size_t)d : (size_t)d * d + d;
@@ -484,7 +485,7 @@ static void layer_in(sb_layer *L, const float *x, int B, int T) {
     const int rows = B * T, nu = s->n_in;
     const in_proj_layout pc = in_proj_cols(c);
     float *op = s->op;
-    gemm_nt(rows, nu, D, 1.0f, x, D, s->w_in, D, 0.0f, s->u, nu);
+    cpu_linear(x, D, s->w_in, s->u, nu, rows, D, nu); /* sgemv for one row (decode at B=1) */
     if (c->share_qk) {
         const float *cqb = sb_params_get(ps, "conv_q.bias"), *ckb = sb_params_get(ps, "conv_k.bias");
         const int chunk = 64, nch = (T + chunk - 1) / chunk; /* rows per task: B = 1 still runs in parallel */
@@ -550,7 +551,7 @@ static void layer_out(sb_layer *L, float *y, int rows) {
 #pragma omp simd
             for (int i = 0; i < D; i++) o[i] *= gelu(g[i]);
     }
-    gemm_nt(rows, D, D, 1.0f, s->o, D, sb_params_get(ps, "o_proj.weight"), D, 0.0f, y, D);
+    cpu_linear(s->o, D, sb_params_get(ps, "o_proj.weight"), y, D, rows, D, D);
 }
 
 static sb_status forward(sb_layer *L, int dual, const float *x, float *y, int B, int T) {
@@ -601,8 +602,8 @@ static sb_status cpu_fill_state(sb_layer *L, int B, int T, uint64_t seed) {
     return SB_OK;
 }
 
-static sb_status linear_setup(sb_layer *L) { return cpu_setup(L, &cpu_linear); }
-static sb_status mlp_setup(sb_layer *L) { return cpu_setup(L, &cpu_mlp); }
+static sb_status linear_setup(sb_layer *L) { return cpu_setup(L, &variant_linear); }
+static sb_status mlp_setup(sb_layer *L) { return cpu_setup(L, &variant_mlp); }
 static sb_status dual_prefill(sb_layer *L, const void *x, void *y, int B, int T) { return cpu_prefill(L, 1, x, y, B, T); }
 static sb_status primal_prefill(sb_layer *L, const void *x, void *y, int B, int T) { return cpu_prefill(L, 0, x, y, B, T); }
 
