@@ -1,7 +1,9 @@
 /* sg_main.c: build/speedgate, the program the CPU speed gate runs under callgrind (issue 9).
  *
  * For every cpu impl in the registry it runs, on one fixed small shape, single-threaded:
- *   op prefill, op decode (one step at context T) and layer prefill (the projections path),
+ *   op prefill, op decode (one step at context T), layer prefill (the projections path) and
+ *   layer decode (one-row projections: an sgemm with M = 1 packs the whole weight, which doubled
+ *   TTT's layer decode once while every other kernel here stayed the same),
  * each wrapped in callgrind client requests so that exactly the layer call is counted and dumped
  * under its own name ("<layer>/<impl>/<level>/<mode>"), each in its own forked process (the same
  * starting heap for every kernel). Outside valgrind the requests are no-ops, so the program also
@@ -116,8 +118,10 @@ static int gate_all(const char *patterns) {
                 fails += gate_if_selected(patterns, sb_registry[i], im, SB_OP, SB_PREFILL);
                 fails += gate_if_selected(patterns, sb_registry[i], im, SB_OP, SB_DECODE);
             }
-            if (im->levels & (1u << SB_LAYER))
+            if (im->levels & (1u << SB_LAYER)) {
                 fails += gate_if_selected(patterns, sb_registry[i], im, SB_LAYER, SB_PREFILL);
+                fails += gate_if_selected(patterns, sb_registry[i], im, SB_LAYER, SB_DECODE);
+            }
         }
     return fails ? 1 : 0;
 }
