@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${SEQBENCH_BIN:-build/seqbench}
 PY=${PYTHON:-python3}
+# torch installed by SEQBENCH_CPU_PEERS=install lives in build/peers-venv
+[ -z "${PYTHON:-}" ] && [ -x build/peers-venv/bin/python ] && PY=build/peers-venv/bin/python
 [ -x "$BIN" ] || make -s all >/dev/null
 OUT=${1:-results/$("$BIN" info --slug)/ratios-$(date -u +%Y%m%dT%H%MZ)}
 mkdir -p "$OUT"
