@@ -75,6 +75,8 @@ sb_status sb_config_field_set(const sb_config_field *f, sb_config *c, const char
     switch (f->kind) {
     case SB_FIELD_INT:
         if (v < INT_MIN || v > INT_MAX || v != (double)(int)v) return sb_fail(SB_EINVAL, "bad value '%s' (an integer)", text);
+        /* widths, counts and sizes: bounded so that twice one or a sum of a few stays an int */
+        if (v > SB_MAX_WIDTH) return sb_fail(SB_EINVAL, "value '%s' above %d", text, SB_MAX_WIDTH);
         memcpy(member, &(int){(int)v}, sizeof(int));
         return SB_OK;
     case SB_FIELD_FLOAT:

@@ -32,6 +32,9 @@ sb_status mamba2_check_config(const sb_config *c, sb_level level) {
     if ((level != SB_OP && c->d_model <= 0) || E <= 0 || P <= 0 || N <= 0 || G <= 0 || K < 2 || mamba2_Q(c) <= 0)
         return sb_fail(SB_EINVAL, "mamba2: bad config (D %d, E %d, headdim %d, d_state %d, ngroups %d, d_conv %d, chunk %d)",
                        c->d_model, E, P, N, G, K, mamba2_Q(c));
+    if (E > SB_MAX_WIDTH || N > SB_MAX_WIDTH || G > SB_MAX_WIDTH || K > SB_MAX_WIDTH)
+        return sb_fail(SB_EINVAL, "mamba2: d_inner %d, d_state %d, ngroups %d, d_conv %d: each must be <= %d", E, N, G, K,
+                       SB_MAX_WIDTH);
     if (E % P) return sb_fail(SB_EINVAL, "mamba2: headdim %d does not divide d_inner %d", P, E);
     if (mamba2_H(c) % G) return sb_fail(SB_EINVAL, "mamba2: ngroups %d does not divide nheads %d", G, mamba2_H(c));
     return SB_OK;
@@ -405,7 +408,13 @@ static const sb_config_field fields[] = {
 };
 
 static sb_status finish_config(sb_config *c, sb_level level) {
-    if (c->d_model > 0) c->d_inner = c->expand * c->d_model;
+    if (c->d_model > 0) {
+        long long E = (long long)c->expand * c->d_model; /* in 64 bits: the int product would wrap */
+        if (c->expand < 1 || E > SB_MAX_WIDTH)
+            return sb_fail(SB_EINVAL, "mamba2: expand %d x d_model %d: d_inner must be 1..%d", c->expand, c->d_model,
+                           SB_MAX_WIDTH);
+        c->d_inner = (int)E;
+    }
     return mamba2_check_config(c, level);
 }
 

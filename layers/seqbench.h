@@ -92,6 +92,9 @@ int sb_config_base(const char *name, sb_config *cfg);
 
 /* ---- parameters ----------------------------------------------------------------------- */
 #define SB_MAX_PARAMS 40
+/* The widest derived width a config may give (d_inner = expand * d_model and the like): products
+ * of widths are int arithmetic in every layer; 2^20 is 64x the widest released model's. */
+#define SB_MAX_WIDTH (1 << 20)
 #define SB_PARAM_NAME 48
 typedef struct sb_param {
     char name[SB_PARAM_NAME]; /* PyTorch state_dict key, e.g. "q_proj.weight" */

@@ -45,6 +45,12 @@ ParameterizedTestParameters(fuzz_regress, inputs) {
         {"case_float_beyond_float", T_CASE, B("layer=attention\nbatch=1\nctx=4\nd_model=8\nrope_theta=1e300\n"), 0, "rope_theta"},
         {"case_eps_nan", T_CASE, B("layer=ttt_linear\nbatch=1\nctx=4\nd_model=8\neps=nan\n"), 0, "eps"},
         {"case_valid", T_CASE, B("layer=mamba\nbatch=1\nctx=4\nd_model=8\n"), 1, ""},
+        /* fuzz_case (CI, 2026-12-06): expand 1658073225 x d_model 64 overflowed int in d_inner (UBSan).
+         * Every int field is now at most SB_MAX_WIDTH; products of two are checked in 64 bits. */
+        {"case_expand_beyond_cap", T_CASE, B("layer=mamba2\nlevel=layer\nbatch=1\nctx=4\nd_model=64\nexpand=1658073225\n"), 0, "expand"},
+        {"case_width_cap", T_CASE, B("layer=gated_deltanet\nbatch=1\nctx=4\nd_model=64\nhead_dim=1073741824\n"), 0, "head_dim"},
+        {"case_mamba2_expand_overflow", T_CASE, B("layer=mamba2\nlevel=layer\nbatch=1\nctx=4\nd_model=65536\nexpand=65536\n"), 0, "d_inner"},
+        {"case_mamba_expand_overflow", T_CASE, B("layer=mamba\nbatch=1\nctx=4\nd_model=65536\nexpand=65536\n"), 0, "d_inner"},
         /* --resume onto a file killed before its header was written (empty, or a torn header):
          * nothing to continue, not "empty file" (exit 2) */
         {"resume_empty_file", T_RESUME, "", 0, 1, ""},
