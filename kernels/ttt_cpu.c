@@ -87,11 +87,18 @@ static inline float vtanhf(float x) {
     return copysignf(t, x);
 }
 
-/* gelu (tanh approximation) and its derivative with ttt.py's constants */
+/* gelu (tanh approximation) and its derivative with ttt.py's constants; gelu_and_grad gives both
+ * from one tanh (the dual form needs both at the same points). */
 static inline float gelu(float x) { return 0.5f * x * (1.0f + vtanhf(0.79788456f * x * (1.0f + 0.044715f * x * x))); }
-static inline float gelu_grad(float x) {
+static inline float gelu_and_grad(float x, float *grad) {
     float t = vtanhf(0.79788456f * x * (1.0f + 0.044715f * x * x));
-    return 0.5f * x * (1.0f - t * t) * (0.79788456f + 0.1070322243f * x * x) + 0.5f * (1.0f + t);
+    *grad = 0.5f * x * (1.0f - t * t) * (0.79788456f + 0.1070322243f * x * x) + 0.5f * (1.0f + t);
+    return 0.5f * x * (1.0f + t);
+}
+static inline float gelu_grad(float x) {
+    float g;
+    gelu_and_grad(x, &g);
+    return g;
 }
 
 static void add_bias_rows(float *X, const float *bias, int n, int w) {
@@ -247,7 +254,9 @@ static void mlp_chunk(const ttt_head *hd, const ttt_rows *r, int n, float *ws) {
     /* forward at the start parameters, gradients G2 and G1 */
     gemm_nn(2 * n, h, d, 1.0f, KQ, d, W.W1, h, 0.0f, Z1, h);          /* [Z1; Zbar1 part] = [K; Q] W1 */
     add_bias_rows(Z1, W.b1, 2 * n, h);
-    for (size_t i = 0; i < (size_t)n * h; i++) X2[i] = gelu(Z1[i]);
+    /* X2 = gelu(Z1) and gelu'(Z1) from one tanh each; gelu' waits in AX (free until the end) */
+#pragma omp simd
+    for (size_t i = 0; i < (size_t)n * h; i++) X2[i] = gelu_and_grad(Z1[i], &AX[i]);
     gemm_nn(n, d, h, 1.0f, X2, h, W.W2, d, 0.0f, G2, d);              /* Z2 = X2 W2 (+ b2 below) */
     add_bias_rows(G2, W.b2, n, d);
     for (int i = 0; i < n; i++) {
@@ -256,7 +265,8 @@ static void mlp_chunk(const ttt_head *hd, const ttt_rows *r, int n, float *ws) {
         ln_l2_bwd(G2 + (size_t)i * d, row, hd->gamma, hd->beta, d, hd->eps, G2 + (size_t)i * d);
     }
     gemm_nt(n, h, d, 1.0f, G2, d, W.W2, d, 0.0f, G1, h);              /* G2 W2^T */
-    for (size_t i = 0; i < (size_t)n * h; i++) G1[i] *= gelu_grad(Z1[i]);
+#pragma omp simd
+    for (size_t i = 0; i < (size_t)n * h; i++) G1[i] *= AX[i];
     /* first layer: Zbar1 = Q W1 + b1 - M1 G1 with M1 = eta . (tril(Q K^T) + 1) */
     gemm_nt(n, n, d, 1.0f, Q, d, K, d, 0.0f, M, n);
     eta_mask(M, tau, alpha, n);
