@@ -24,7 +24,7 @@ static sb_status declare_params(const sb_layer_desc *d, const sb_config *c, sb_l
     (void)level; /* the same four weights at op and layer level (op reads none) */
     const char *names[] = {"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"};
     int shape[2] = {c->d_model, c->d_model};
-    if (c->heads * c->head_dim != c->d_model || c->head_dim % 2)
+    if ((long long)c->heads * c->head_dim != c->d_model || c->head_dim % 2)
         return sb_fail(SB_EINVAL, "attention: heads*head_dim must equal d_model and head_dim be even");
     for (int i = 0; i < 4; i++) {
         sb_status st = sb_params_add(ps, names[i], 2, shape);

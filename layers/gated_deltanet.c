@@ -29,6 +29,9 @@ sb_status gdn_check_config(const sb_config *c, sb_level level) {
     if ((level != SB_OP && c->d_model <= 0) || c->heads <= 0 || c->head_dim <= 0 || c->head_v_dim <= 0 || c->d_conv < 1)
         return sb_fail(SB_EINVAL, "gated_deltanet: bad config (D %d, H %d, K %d, V %d, W %d)", c->d_model, c->heads,
                        c->head_dim, c->head_v_dim, c->d_conv);
+    if ((long long)c->heads * (c->head_dim > c->head_v_dim ? c->head_dim : c->head_v_dim) > SB_MAX_WIDTH)
+        return sb_fail(SB_EINVAL, "gated_deltanet: heads %d x head dims %d/%d above %d", c->heads, c->head_dim,
+                       c->head_v_dim, SB_MAX_WIDTH);
     if (c->chunk_size < 1 || c->chunk_size > 64)
         return sb_fail(SB_EINVAL, "gated_deltanet: chunk_size %d outside 1..64", c->chunk_size);
     if (!(c->eps > 0)) return sb_fail(SB_EINVAL, "gated_deltanet: norm_eps must be positive");

@@ -88,7 +88,7 @@ sb_status ttt_declare_params(const sb_layer_desc *desc, const sb_config *c, sb_l
     const ttt_variant *v = desc->ctx;
     const int D = c->d_model, H = c->heads, d = c->head_dim, b = c->mini_batch, K = c->d_conv;
     const int dh = ttt_hidden(v, d);
-    if (H <= 0 || d <= 0 || H * d != D || d % 2)
+    if (H <= 0 || d <= 0 || (long long)H * d != D || d % 2)
         return sb_fail(SB_EINVAL, "%s: heads*head_dim must equal d_model and head_dim be even (H %d, d %d, D %d)",
                        v->layer, H, d, D);
     if (b <= 0 || (c->share_qk && K < 2) || !(c->eps > 0))
