@@ -134,55 +134,47 @@ static void scan_rows_parallel(const sb_layer *L, const mamba_cpu *s, int b0, in
 }
 
 /* ---- layer level ----------------------------------------------------------------------------------- */
-/* Channels [e0, e1) of one decode token: conv over the history and the new input x (pre-conv),
- * bias, SiLU into u; the history shifts by one (oldest out, x in). */
-static void conv_silu_step(const sb_layer *L, const mamba_cpu *s, float *hist, const float *x, float *u, int e0,
-                           int e1) {
+/* Channels [e0, e1) of row t of one sequence: causal depthwise conv over its pre-conv inputs xs
+ * (rows of stride 2E; positions before 0 come from the history hist [K-1, E]), bias, SiLU into ur. */
+static void conv_silu_row(const sb_layer *L, const mamba_cpu *s, const float *xs, const float *hist, float *ur, int t,
+                          int e0, int e1) {
     const int E = mamba_E(&L->cfg), K = L->cfg.d_conv;
-    const float *bias = sb_params_get(&L->params, "conv1d.bias"), *wlast = s->cw + (size_t)(K - 1) * E;
+    const float *bias = sb_params_get(&L->params, "conv1d.bias");
+    memcpy(ur + e0, bias + e0, (size_t)(e1 - e0) * sizeof(float));
+    for (int i = 0; i < K; i++) {
+        int src = t - (K - 1) + i; /* w[K-1] multiplies the current token */
+        const float *xi = src >= 0 ? xs + (size_t)src * 2 * E : hist + (size_t)(K - 1 + src) * E;
+        const float *w = s->cw + (size_t)i * E;
 #pragma omp simd
-    for (int e = e0; e < e1; e++) u[e] = bias[e] + wlast[e] * x[e];
-    for (int i = 0; i < K - 1; i++) {
-        const float *w = s->cw + (size_t)i * E, *hi = hist + (size_t)i * E;
-#pragma omp simd
-        for (int e = e0; e < e1; e++) u[e] += w[e] * hi[e];
+        for (int e = e0; e < e1; e++) ur[e] += w[e] * xi[e];
     }
 #pragma omp simd
-    for (int e = e0; e < e1; e++) u[e] = cpu_silu(u[e]);
-    for (int i = 0; i + 1 < K - 1; i++) memcpy(hist + (size_t)i * E + e0, hist + (size_t)(i + 1) * E + e0, (e1 - e0) * sizeof(float));
-    if (K > 1) memcpy(hist + (size_t)(K - 2) * E + e0, x + e0, (e1 - e0) * sizeof(float));
+    for (int e = e0; e < e1; e++) ur[e] = cpu_silu(ur[e]);
+}
+
+/* Channels [e0, e1) of one sequence's history after its T inputs xs: entry i <- input at
+ * T-(K-1)+i; ascending i reads old entries before overwriting them. */
+static void conv_history_update(const sb_layer *L, float *hist, const float *xs, int T, int e0, int e1) {
+    const int E = mamba_E(&L->cfg), K = L->cfg.d_conv;
+    for (int i = 0; i < K - 1; i++) {
+        int src = T - (K - 1) + i;
+        memcpy(hist + (size_t)i * E + e0, (src >= 0 ? xs + (size_t)src * 2 * E : hist + (size_t)(i + T) * E) + e0,
+               (size_t)(e1 - e0) * sizeof(float));
+    }
 }
 
 /* Causal depthwise conv + bias + SiLU of nseq sequences x T rows of pre-conv x (xz, stride 2E)
  * into u [rows, E]; each sequence's history is read, then replaced by its last K-1 inputs. */
 static void conv_silu(const sb_layer *L, mamba_cpu *s, const float *xz, float *u, int b0, int nseq, int T) {
     const int E = mamba_E(&L->cfg), K = L->cfg.d_conv;
-    const float *bias = sb_params_get(&L->params, "conv1d.bias");
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < (long)nseq * T; r++) {
         const int j = (int)(r / T), t = (int)(r % T);
-        const float *hist = s->hist + (size_t)(b0 + j) * (K - 1) * E;
-        float *ur = u + (size_t)r * E;
-        memcpy(ur, bias, E * sizeof(float));
-        for (int i = 0; i < K; i++) {
-            int src = t - (K - 1) + i; /* w[K-1] multiplies the current token */
-            const float *xi = src >= 0 ? xz + ((size_t)j * T + src) * 2 * E : hist + (size_t)(K - 1 + src) * E;
-            const float *w = s->cw + (size_t)i * E;
-#pragma omp simd
-            for (int e = 0; e < E; e++) ur[e] += w[e] * xi[e];
-        }
-#pragma omp simd
-        for (int e = 0; e < E; e++) ur[e] = cpu_silu(ur[e]);
+        conv_silu_row(L, s, xz + (size_t)j * T * 2 * E, s->hist + (size_t)(b0 + j) * (K - 1) * E, u + (size_t)r * E, t, 0,
+                      E);
     }
-    /* new history: entry i <- input at T-(K-1)+i; ascending i reads old entries before overwriting */
-    for (int j = 0; j < nseq; j++) {
-        float *hist = s->hist + (size_t)(b0 + j) * (K - 1) * E;
-        for (int i = 0; i < K - 1; i++) {
-            int src = T - (K - 1) + i;
-            memcpy(hist + (size_t)i * E, src >= 0 ? xz + ((size_t)j * T + src) * 2 * E : hist + (size_t)(i + T) * E,
-                   E * sizeof(float));
-        }
-    }
+    for (int j = 0; j < nseq; j++)
+        conv_history_update(L, s->hist + (size_t)(b0 + j) * (K - 1) * E, xz + (size_t)j * T * 2 * E, T, 0, E);
 }
 
 static size_t ws_per_row(const sb_config *c) { return 4 * (size_t)mamba_E(c) + c->dt_rank + 2 * c->d_state; }
@@ -234,8 +226,11 @@ static sb_status decode_fused(sb_layer *L, const float *x, float *y, int B) {
         const int e1 = e1m < E ? e1m : E > e0 ? E : e0; /* a thread past the last block owns nothing */
         linear_rows(x, D, Win, xz, 2 * E, B, D, e0, e1);                    /* x part of in_proj */
         linear_rows(x, D, Win + (size_t)E * D, xz + E, 2 * E, B, D, e0, e1); /* z part */
-        for (int b = 0; b < B; b++)
-            conv_silu_step(L, s, s->hist + (size_t)b * (K - 1) * E, xz + (size_t)b * 2 * E, u + (size_t)b * E, e0, e1);
+        for (int b = 0; b < B; b++) {
+            float *hist = s->hist + (size_t)b * (K - 1) * E;
+            conv_silu_row(L, s, xz + (size_t)b * 2 * E, hist, u + (size_t)b * E, 0, e0, e1);
+            conv_history_update(L, hist, xz + (size_t)b * 2 * E, 1, e0, e1);
+        }
 #pragma omp barrier
         linear_rows(u, E, Wx, dbc, W, B, E, (int)((long)W * id / nt), (int)((long)W * (id + 1) / nt));
 #pragma omp barrier
