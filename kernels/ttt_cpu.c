@@ -373,11 +373,12 @@ static sb_status cpu_setup(sb_layer *L, const cpu_variant *v) {
     s->convw = malloc((size_t)2 * c->d_conv * c->d_model * sizeof(float));
     if (!s->w || !s->g || !s->conv || !s->ws || !s->rope || !s->convw)
         return sb_fail(SB_ENOMEM, "ttt cpu: state does not fit in host memory");
-    if (L->level != SB_OP) { /* weights are final here: sb_layer_create loads .npy files before setup */
+    /* weights are final here (sb_layer_create loads .npy files before setup): stacked, transposed copies */
+    if (L->level != SB_OP) {
         sb_status st = stack_in_proj(s, c, &L->params);
         if (st) return st;
     }
-    if (c->share_qk) /* weights are final here: sb_layer_create loads .npy files before setup */
+    if (c->share_qk)
         for (int part = 0; part < 2; part++) {
             const float *wt = sb_params_get(&L->params, part ? "conv_k.weight" : "conv_q.weight");
             for (int i = 0; i < c->d_conv; i++)

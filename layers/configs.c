@@ -89,6 +89,15 @@ sb_status sb_config_field_set(const sb_config_field *f, sb_config *c, const char
     return sb_fail(SB_EINVAL, "bad field kind");
 }
 
+sb_status sb_config_d_inner(const char *layer, const sb_config *c, int *d_inner) {
+    long long E = (long long)c->expand * c->d_model; /* an int product would wrap */
+    if (c->expand < 1 || E > SB_MAX_WIDTH)
+        return sb_fail(SB_EINVAL, "%s: expand %d x d_model %d: d_inner must be 1..%d", layer, c->expand, c->d_model,
+                       SB_MAX_WIDTH);
+    if (d_inner) *d_inner = (int)E;
+    return SB_OK;
+}
+
 int sb_config_reads(const sb_layer_desc *d, size_t offset) {
     for (const sb_config_field *f = d->fields; f && f->keys; f++)
         if (f->kind != SB_FIELD_FIXED && f->offset == offset) return 1;

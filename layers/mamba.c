@@ -271,9 +271,7 @@ static int state_shape(const sb_config *c, int B, int *shape) {
 
 static sb_status finish_config(sb_config *c, sb_level level) {
     (void)level;
-    long long E = (long long)c->expand * c->d_model; /* in 64 bits: mamba_E's int product would wrap */
-    if (c->expand < 1 || E > SB_MAX_WIDTH)
-        return sb_fail(SB_EINVAL, "mamba: expand %d x d_model %d: d_inner must be 1..%d", c->expand, c->d_model, SB_MAX_WIDTH);
+    SB_TRY(sb_config_d_inner("mamba", c, NULL)); /* mamba_E's int product is then safe */
     if (c->dt_rank == 0) c->dt_rank = (c->d_model + 15) / 16;
     if (c->d_state > SB_MAX_WIDTH || c->d_conv > SB_MAX_WIDTH || c->dt_rank > SB_MAX_WIDTH)
         return sb_fail(SB_EINVAL, "mamba: d_state %d, d_conv %d, dt_rank %d: each must be <= %d", c->d_state, c->d_conv,

@@ -408,13 +408,7 @@ static const sb_config_field fields[] = {
 };
 
 static sb_status finish_config(sb_config *c, sb_level level) {
-    if (c->d_model > 0) {
-        long long E = (long long)c->expand * c->d_model; /* in 64 bits: the int product would wrap */
-        if (c->expand < 1 || E > SB_MAX_WIDTH)
-            return sb_fail(SB_EINVAL, "mamba2: expand %d x d_model %d: d_inner must be 1..%d", c->expand, c->d_model,
-                           SB_MAX_WIDTH);
-        c->d_inner = (int)E;
-    }
+    if (c->d_model > 0) SB_TRY(sb_config_d_inner("mamba2", c, &c->d_inner));
     return mamba2_check_config(c, level);
 }
 

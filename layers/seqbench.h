@@ -80,6 +80,9 @@ struct sb_layer_desc;
 const sb_config_field *sb_config_field_find(const struct sb_layer_desc *d, const char *key);
 /* Sets f in c from text; SB_EINVAL for a malformed number or, for a FIXED field, another value. */
 sb_status sb_config_field_set(const sb_config_field *f, sb_config *c, const char *text);
+/* d_inner = expand * d_model, computed in 64 bits: SB_EINVAL (naming `layer`) if expand < 1 or it exceeds SB_MAX_WIDTH;
+ * stored in *d_inner when that is not NULL. */
+sb_status sb_config_d_inner(const char *layer, const sb_config *c, int *d_inner);
 /* 1 if d reads the sb_config member at offset (offsetof(sb_config, member)). */
 int sb_config_reads(const struct sb_layer_desc *d, size_t offset);
 /* c = every field of d at its default, name "custom", nothing else set. */
