@@ -2,7 +2,7 @@
 """torch_cpu_layers.py: the CPU peers of our four layers (issue 14): the official modules' math in
 eager PyTorch, fp32, at layer level, prefill and decode, on the `cpu` preset's shapes (125m, B 1,
 T 1k..8k), with the same thread count and sample rule as our cpu rows, appended to the same CSV
-(backend "torch-cpu", impl "eager"), so figure (g) of the cpu preset shows ours vs them.
+(backend "torch-cpu", impl "eager"; attention "sdpa" and "eager"), so figure (g) of the cpu preset shows ours vs them.
 
   attention   Llama attention as transformers' LlamaAttention: q/k/v/o nn.Linear, RoPE (rotate-half,
               theta 1e4), then the core two ways, two peers (impl): "sdpa" (attn_implementation
@@ -49,8 +49,12 @@ torch = pc.torch  # None without torch: main() then finds build/peers-venv or ex
 F = torch.nn.functional if torch else None
 
 LAYERS = ("attention", "mamba", "ttt_linear", "ttt_mlp")
-# The peers of each layer, by impl name (one row each per point).
+# The peers of each layer, by impl name (one row each per point): "eager" unless listed here.
 PEER_IMPLS = {"attention": ("sdpa", "eager")}
+
+
+def peer_impls(layer):
+    return PEER_IMPLS.get(layer, ("eager",))
 MINI_BATCH, CONV = 16, 4
 
 
@@ -447,7 +451,7 @@ def selftest():
     cfg_t = dict(d_model=64, heads=4, head_dim=16)
     cfg_m = dict(d_model=64, d_inner=128, d_state=16, dt_rank=4, heads=0)
     fails = 0
-    for name, impl in ((n, i) for n in LAYERS for i in PEER_IMPLS.get(n, ("eager",))):
+    for name, impl in ((n, i) for n in LAYERS for i in peer_impls(n)):
         layer = Layer(name, cfg_m if name == "mamba" else cfg_t, seed=1, impl=impl)
         for T in (37, 48):
             x = torch.randn(2, T + 1, 64, generator=torch.Generator().manual_seed(T))
@@ -562,7 +566,7 @@ def main():
                     run_wide = run_wide or ceilings(ours)
                 mine = ours.get((name, mode, a.batch, T))
                 peer.peaks = point_ceilings(mine, run_wide)
-                for impl in PEER_IMPLS.get(name, ("eager",)):
+                for impl in peer_impls(name):
                     run_point(peer, name, impl, cfg, mode, a.batch, T, mine, a.config)
                 if a.interleave_with:
                     run_ours(a, name, mode, T, 2)
