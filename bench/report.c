@@ -352,12 +352,12 @@ static void crossover_section(FILE *f, const page *pg) {
 }
 
 /* The roofline time of a point per token, from our row: the time at which its FLOPs or its bytes
- * would run at the row's ceilings, t * max(pct_peak_flops, pct_peak_bw) / 100; NAN without both. */
+ * would run at the row's ceilings, t * max(pct_peak_flops, pct_peak_bw) / 100 (a missing or NaN
+ * fraction counts as none); NAN when the row has neither. */
 static double roofline_us(const sb_record *r) {
-    double pf = r->pct_peak_flops, pb = r->pct_peak_bw;
-    if (!(pf > 0) && !(pb > 0)) return NAN;
-    double pct = !(pf > 0) ? pb : !(pb > 0) ? pf : pf > pb ? pf : pb;
-    return r->us_per_token * pct / 100;
+    double pf = r->pct_peak_flops > 0 ? r->pct_peak_flops : 0, pb = r->pct_peak_bw > 0 ? r->pct_peak_bw : 0;
+    double pct = pf > pb ? pf : pb;
+    return pct > 0 ? r->us_per_token * pct / 100 : NAN;
 }
 
 /* Ours (fastest impl of the layer) / the peer at the same point; < 1: ours faster. The last
